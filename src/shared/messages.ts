@@ -16,6 +16,8 @@ export interface AnalyzeJob {
   readonly sampleExperts: number | null;
   readonly device: DeviceChoice;
   readonly thresholds?: VerdictThresholds;
+  /** Keep every singular value in the report instead of 256 log-spaced ones. */
+  readonly fullSpectra?: boolean;
 }
 
 export interface CompareJob {

@@ -1,0 +1,200 @@
+/**
+ * moe-inspect: a thin shell over the engine. Heavy work runs in the worker process (dist/worker.js);
+ * this process parses arguments, shows progress and prints or writes the reports.
+ */
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { WorkerClient, WorkerJobError } from '../client/worker-client';
+import { isMoeInspectorError, MoeInspectorError } from '../engine/errors';
+import { parseLayerSpec } from '../engine/analysis/layer-selection';
+import type { DeviceChoice, Job, JobResult, LayerSelection } from '../shared/messages';
+import { formatAnalysis, formatCompare, formatInfo } from './format';
+import { progressPrinter } from './progress';
+import { writeJsonAtomic } from './write-output';
+import { synthCommand } from './synth-command';
+import { overlayCommand } from './overlay-command';
+import { exampleCommand } from './example-command';
+import { formatOverlay } from './format-overlay';
+
+const USAGE = `moe-inspect — is this Mixture-of-Experts upcycled or native?
+
+Usage:
+  moe-inspect info     -m MODEL [--json] [-o out.json]
+  moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--sample-experts N]
+                                [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json]
+  moe-inspect compare  -m A -c B [--layer N | --layers ...] [-o out.json]
+  moe-inspect overlay compute  -m MODEL [--layers ...] [--gate-rank R --up-rank R --down-rank R | --energy 0.95 | --target-ratio X] [--save DIR]
+  moe-inspect overlay verify   -m MODEL [--overlay DIR | ranks] [--inputs FILE] [--max-error E] [--seed N]
+  moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast]
+  moe-inspect synth --family F --out DIR [--structure upcycled|native|partial] [--dtype ...] ...
+  moe-inspect example            generate the bundled example model and analyse it
+
+MODEL: a .safetensors file, a model.safetensors.index.json, a model folder, or a Hugging Face id
+org/name[@revision] (local cache first, then the hub; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured).
+Aliases (the seeds' names): moe-type-analyze, moe-type-compare, moe-overlay-compute, moe-overlay-verify, moe-overlay-estimate.
+Exit codes: 0 ok, 1 bad input or failed check, 2 usage, 130 cancelled.`;
+
+const COMMON = {
+  model: { type: 'string', short: 'm' },
+  output: { type: 'string', short: 'o' },
+  json: { type: 'boolean' },
+  device: { type: 'string' },
+  layer: { type: 'string' },
+  layers: { type: 'string' },
+  'sample-experts': { type: 'string' },
+  'full-spectra': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const ALIASES: Record<string, string[]> = {
+  'moe-type-analyze': ['analyze'],
+  'moe-type-compare': ['compare'],
+  'moe-overlay-compute': ['overlay', 'compute'],
+  'moe-overlay-verify': ['overlay', 'verify'],
+  'moe-overlay-estimate': ['overlay', 'estimate'],
+};
+
+export type Values = Record<string, string | boolean | undefined>;
+
+export function requireModel(v: Values, key = 'model', flag = '-m'): string {
+  const m = v[key];
+  if (typeof m !== 'string' || m === '') throw new MoeInspectorError('usage', `missing ${flag} MODEL`);
+  return m;
+}
+
+export function deviceOf(v: Values): DeviceChoice {
+  const d = v['device'] ?? 'auto';
+  if (d !== 'auto' && d !== 'cpu' && d !== 'cuda') throw new MoeInspectorError('usage', `--device must be auto, cpu or cuda (got "${String(d)}")`);
+  return d;
+}
+
+export function layersOf(v: Values, dflt: LayerSelection = { kind: 'first' }): LayerSelection {
+  if (typeof v['layer'] === 'string' && typeof v['layers'] === 'string') throw new MoeInspectorError('usage', 'give --layer or --layers, not both');
+  const spec = (v['layer'] ?? v['layers']) as string | undefined;
+  return spec === undefined ? dflt : parseLayerSpec(spec);
+}
+
+export function intOf(v: Values, key: string): number | null {
+  const s = v[key];
+  if (s === undefined) return null;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw new MoeInspectorError('usage', `--${key} must be a non-negative integer (got "${String(s)}")`);
+  return n;
+}
+
+export function numberOf(v: Values, key: string): number | null {
+  const s = v[key];
+  if (s === undefined) return null;
+  const n = Number(s);
+  if (!Number.isFinite(n)) throw new MoeInspectorError('usage', `--${key} must be a number (got "${String(s)}")`);
+  return n;
+}
+
+/** Runs one job in a fresh worker with progress on stderr; Ctrl-C cancels it. */
+export async function runInWorker(job: Job): Promise<JobResult> {
+  const client = WorkerClient.start({ workerPath: join(__dirname, 'worker.js') });
+  const progress = progressPrinter();
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    return await client.run(job, { onProgress: progress.update }, ac.signal);
+  } finally {
+    progress.done();
+    process.off('SIGINT', onSigint);
+    client.dispose();
+  }
+}
+
+async function emit(v: Values, report: unknown, text: string): Promise<void> {
+  if (typeof v['output'] === 'string') {
+    await writeJsonAtomic(v['output'], report);
+    process.stderr.write(`wrote ${v['output']}\n`);
+  }
+  process.stdout.write(v['json'] ? JSON.stringify(report, null, 2) + '\n' : text + '\n');
+}
+
+async function analyzeCommand(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({ args, options: COMMON, strict: true });
+  const r = await runInWorker({
+    kind: 'analyze',
+    model: requireModel(v),
+    layers: layersOf(v),
+    sampleExperts: intOf(v, 'sample-experts'),
+    device: deviceOf(v),
+    ...(v['full-spectra'] ? { fullSpectra: true } : {}),
+  });
+  if (r.kind !== 'analyze') throw new Error('unexpected result');
+  await emit(v, r.report, formatAnalysis(r.report));
+  return 0;
+}
+
+async function compareCommand(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({ args, options: { ...COMMON, compare: { type: 'string', short: 'c' } }, strict: true });
+  const r = await runInWorker({
+    kind: 'compare',
+    models: [requireModel(v), requireModel(v, 'compare', '-c')],
+    layers: layersOf(v),
+    sampleExperts: intOf(v, 'sample-experts'),
+    device: deviceOf(v),
+  });
+  if (r.kind !== 'compare') throw new Error('unexpected result');
+  await emit(v, r.report, formatCompare(r.report));
+  return 0;
+}
+
+async function infoCommand(args: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({ args, options: COMMON, strict: true, allowPositionals: true });
+  const model = typeof v.model === 'string' ? v.model : positionals[0];
+  const r = await runInWorker({ kind: 'info', model: requireModel({ model }) });
+  if (r.kind !== 'info') throw new Error('unexpected result');
+  await emit(v, r.report, formatInfo(r.report));
+  return 0;
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  analyze: analyzeCommand,
+  compare: compareCommand,
+  info: infoCommand,
+  synth: synthCommand,
+  overlay: (args) => overlayCommand(args, { emit, formatOverlay }),
+  example: exampleCommand,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return first === undefined ? 2 : 0;
+  }
+  const expanded = ALIASES[first] ? [...ALIASES[first]!, ...rest] : argv;
+  const [cmd, ...args] = expanded;
+  const run = COMMANDS[cmd!];
+  if (!run) {
+    process.stderr.write(`moe-inspect: unknown command "${cmd}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  return run(args);
+}
+
+function exitCodeOf(e: unknown): number {
+  const code = isMoeInspectorError(e) || e instanceof WorkerJobError ? e.code : (e as { code?: string }).code;
+  if (code === 'cancelled') return 130;
+  if (code === 'usage' || code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return 2;
+  return 1;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      const msg = e instanceof Error ? e.message : String(e);
+      process.stderr.write(`moe-inspect: ${msg}\n`);
+      process.exit(exitCodeOf(e));
+    },
+  );
+}

@@ -1,0 +1,25 @@
+/** A progress line on stderr: rewritten in place on a terminal, one line per finished step otherwise (logs stay short). */
+import type { Progress } from '../shared/messages';
+
+export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): { update: (p: Progress) => void; done: () => void } {
+  const tty = stream.isTTY === true;
+  let lastStage = '';
+  let width = 0;
+  return {
+    update(p) {
+      if (tty) {
+        const pctDone = p.total > 0 ? ` ${Math.floor((100 * p.done) / p.total)}%` : '';
+        const line = `[${p.stage}${pctDone}] ${p.message}`.slice(0, (stream.columns ?? 100) - 1);
+        stream.write(`\r${line.padEnd(width)}`);
+        width = line.length;
+      } else if (p.stage === 'layer-done' || (p.stage !== lastStage && p.stage !== 'spectra' && p.stage !== 'reading')) {
+        stream.write(`${p.message}\n`);
+      }
+      lastStage = p.stage;
+    },
+    done() {
+      if (tty && width > 0) stream.write(`\r${' '.repeat(width)}\r`);
+      width = 0;
+    },
+  };
+}

@@ -1,0 +1,157 @@
+/**
+ * Whole-model type detection: for each selected MoE layer and each projection, read ALL experts
+ * exactly (biases never folded in), compute the metrics, decide a verdict, and stream the layer out.
+ */
+import { MoeInspectorError } from '../errors';
+import { PROJECTIONS, type ExpertMatrix, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
+import type { ComputeBackend } from '../numerics/backend';
+import { projectionMetrics, type ProjectionMetrics } from '../numerics/projection-metrics';
+import type { AnalysisReport, LayerAnalysis, ProjectionAnalysis, VerdictThresholds } from '../report/schema';
+import type { LayerSelection, Progress } from '../../shared/messages';
+import { decideVerdict, meanCosineOf, modelVerdict } from './verdict';
+import { sampledExperts, selectLayers } from './layer-selection';
+import { downsampleSpectrum } from './spectrum-sampling';
+
+export interface AnalyzeOptions {
+  readonly layers: LayerSelection;
+  readonly sampleExperts: number | null;
+  readonly thresholds: VerdictThresholds;
+  /** Keep every singular value in the report (default: downsampled above 512 values). */
+  readonly fullSpectra?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: Progress) => void;
+  readonly onLayer?: (layer: LayerAnalysis) => void;
+}
+
+export interface ModelSource {
+  readonly source: string;
+  readonly revision: string | null;
+  readonly sharedExperts: boolean;
+}
+
+export async function analyzeModel(
+  model: MoeModel,
+  src: ModelSource,
+  backend: ComputeBackend,
+  opts: AnalyzeOptions,
+): Promise<Omit<AnalysisReport, 'runtime'>> {
+  const layers = selectLayers(model, opts.layers);
+  const analyze = sampledExperts(model.numExperts, opts.sampleExperts);
+  const total = layers.length * PROJECTIONS.length;
+  const results: LayerAnalysis[] = [];
+  for (const [li, layout] of layers.entries()) {
+    const projections: Partial<Record<Projection, ProjectionAnalysis>> = {};
+    for (const [pi, proj] of PROJECTIONS.entries()) {
+      const step = li * PROJECTIONS.length + pi;
+      const label = `layer ${layout.layer} ${proj}`;
+      const experts = await readAllExperts(model, layout, proj, opts, (j) =>
+        opts.onProgress?.({ stage: 'reading', done: step, total, message: `${label}: reading expert ${j + 1}/${layout.numExperts}` }),
+      );
+      const metrics = await projectionMetrics(backend, experts, {
+        analyze,
+        signal: opts.signal,
+        onProgress: (d, t) => opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: spectrum ${d}/${t}` }),
+      });
+      projections[proj] = toProjectionAnalysis(metrics, opts.fullSpectra === true);
+    }
+    const layer = layerAnalysis(layout, projections, opts.thresholds);
+    results.push(layer);
+    opts.onLayer?.(layer);
+    opts.onProgress?.({ stage: 'layer-done', done: (li + 1) * PROJECTIONS.length, total, message: `layer ${layout.layer} done` });
+  }
+  return {
+    schema: 'moe-inspector/analysis@1',
+    model: {
+      source: src.source,
+      revision: src.revision,
+      family: model.family,
+      num_experts: model.numExperts,
+      moe_layers: model.layers.map((l) => l.layer as number),
+      shared_experts: src.sharedExperts,
+    },
+    options: { sample_experts: opts.sampleExperts, thresholds: opts.thresholds },
+    verdict: modelVerdict(results.map((l) => l.verdict)),
+    layers: results,
+  };
+}
+
+async function readAllExperts(
+  model: MoeModel,
+  layout: MoeLayerLayout,
+  proj: Projection,
+  opts: AnalyzeOptions,
+  onExpert: (j: number) => void,
+): Promise<ExpertMatrix[]> {
+  const experts: ExpertMatrix[] = [];
+  for (let j = 0; j < layout.numExperts; j++) {
+    if (opts.signal?.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
+    onExpert(j);
+    experts.push(await model.readExpert(layout.layer, proj, j));
+  }
+  return experts;
+}
+
+function layerAnalysis(
+  layout: MoeLayerLayout,
+  projections: Partial<Record<Projection, ProjectionAnalysis>>,
+  thresholds: VerdictThresholds,
+): LayerAnalysis {
+  const gate = projections.gate;
+  if (!gate) throw new MoeInspectorError('layout', `layer ${layout.layer}: no gate projection to judge`);
+  const verdict = decideVerdict(
+    {
+      gateRankRatio: gate.rank_ratio,
+      meanCosine: meanCosineOf(Object.fromEntries(Object.entries(projections).map(([k, v]) => [k, v.cosine.mean]))),
+    },
+    thresholds,
+  );
+  return {
+    layer: layout.layer,
+    verdict,
+    projections,
+    estimated_overlay_ratio: verdict.type === 'upcycled' ? overlayRatio(layout.numExperts, projections) : null,
+  };
+}
+
+/**
+ * Storage ratio of the overlay at each projection's mean 95% rank, base included:
+ * sum E*m*n / sum (m*n + E*r95*(m+n)). (The seeds' tool left the base out.)
+ */
+export function overlayRatio(numExperts: number, projections: Partial<Record<Projection, ProjectionAnalysis>>): number {
+  let original = 0;
+  let overlay = 0;
+  for (const p of Object.values(projections)) {
+    const [m, n] = p.shape;
+    const r = Math.ceil(p.effective_rank_summary['0.95'].mean);
+    original += numExperts * m * n;
+    overlay += m * n + numExperts * r * (m + n);
+  }
+  return overlay === 0 ? 0 : original / overlay;
+}
+
+const THRESHOLDS = ['0.9', '0.95', '0.99'] as const;
+
+export function toProjectionAnalysis(m: ProjectionMetrics, fullSpectra: boolean): ProjectionAnalysis {
+  const summary = Object.fromEntries(
+    THRESHOLDS.map((t) => {
+      const ranks = m.effectiveRank[t];
+      return [t, { mean: ranks.reduce((a, b) => a + b, 0) / ranks.length, min: Math.min(...ranks), max: Math.max(...ranks) }];
+    }),
+  ) as ProjectionAnalysis['effective_rank_summary'];
+  const spectra = downsampleSpectrum(m.singularValues, fullSpectra ? Infinity : 512, 256);
+  return {
+    shape: m.shape,
+    max_rank: m.maxRank,
+    experts_analyzed: m.expertsAnalyzed,
+    effective_rank: m.effectiveRank,
+    effective_rank_summary: summary,
+    rank_ratio: summary['0.95'].mean / m.maxRank,
+    cosine: m.cosine,
+    expert_norms: m.expertNorms,
+    delta_norms: m.deltaNorms,
+    singular_values: spectra.values,
+    singular_values_sampling: spectra.sampling,
+    ...(spectra.index ? { singular_value_index: spectra.index } : {}),
+    singular_value_floor: m.singularValueFloor,
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * The compute worker: a child process that owns the ONNX Runtime sessions and does all heavy work,
+ * so neither the CLI's nor VS Code's extension-host event loop ever blocks on it.
+ */
+import type { FromWorker, ToWorker } from '../shared/messages';
+import { isMoeInspectorError } from '../engine/errors';
+import { runJob } from './jobs';
+
+const running = new Map<string, AbortController>();
+
+function send(msg: FromWorker): void {
+  process.send?.(msg);
+}
+
+async function handleRequest(id: string, msg: Extract<ToWorker, { type: 'request' }>): Promise<void> {
+  const ac = new AbortController();
+  running.set(id, ac);
+  try {
+    const result = await runJob(msg.job, {
+      signal: ac.signal,
+      onProgress: (progress) => send({ type: 'progress', id, progress }),
+      onPartial: (modelIndex, layer) => send({ type: 'partial', id, modelIndex, layer }),
+    });
+    send(ac.signal.aborted ? { type: 'cancelled', id } : { type: 'result', id, result });
+  } catch (e) {
+    if (ac.signal.aborted || (isMoeInspectorError(e) && e.code === 'cancelled')) send({ type: 'cancelled', id });
+    else send({ type: 'error', id, error: toWire(e) });
+  } finally {
+    running.delete(id);
+  }
+}
+
+function toWire(e: unknown): { code: string; message: string } {
+  if (isMoeInspectorError(e)) return { code: e.code, message: e.message };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { code: 'internal', message: `internal error: ${err.message}${err.stack ? `\n${err.stack}` : ''}` };
+}
+
+process.on('message', (raw) => {
+  const msg = raw as ToWorker;
+  if (msg.type === 'cancel') running.get(msg.id)?.abort();
+  else if (msg.type === 'request') void handleRequest(msg.id, msg);
+});
+// Our parent went away (closed, crashed): leave no orphan behind.
+process.on('disconnect', () => process.exit(0));
+send({ type: 'ready', pid: process.pid });
