@@ -1,0 +1,67 @@
+/** Reading pieces of tensors as float32 matrices: one expert's slice of a fused [E, ...] tensor, by byte range. */
+import { MoeInspectorError } from '../errors';
+import { DTYPE_BITS } from '../formats/dtype';
+import { decodeToFloat32 } from '../formats/decode';
+import { countNonFinite } from '../formats/finite';
+import type { Checkpoint, TensorEntry } from '../model/checkpoint';
+
+export function tensorOf(ckpt: Checkpoint, name: string): TensorEntry {
+  const t = ckpt.tensors.get(name);
+  if (!t) throw new MoeInspectorError('layout', 'expected tensor is missing from the checkpoint', { file: ckpt.source, tensor: name });
+  return t;
+}
+
+export function where(t: TensorEntry): { file: string; tensor: string } {
+  return { file: t.file, tensor: t.name };
+}
+
+/** Raw bytes of slice j of `count` equal slices along dim 0 (count = 1: the whole tensor). */
+export async function readSliceBytes(ckpt: Checkpoint, t: TensorEntry, j: number, count: number): Promise<Uint8Array> {
+  if (t.byteLength % count !== 0) throw new MoeInspectorError('layout', `${t.byteLength} bytes do not split into ${count} equal expert slices`, where(t));
+  const len = t.byteLength / count;
+  return ckpt.readTensorBytes(t.name, { offset: j * len, length: len });
+}
+
+/** Slice j of a plain-dtype tensor, decoded exactly. */
+export async function decodeSlice(ckpt: Checkpoint, t: TensorEntry, j: number, count: number): Promise<Float32Array> {
+  return decodeToFloat32(await readSliceBytes(ckpt, t, j, count), t.dtype, where(t));
+}
+
+export function assertFinite(data: Float32Array, t: TensorEntry, expert: number): void {
+  const bad = countNonFinite(data);
+  if (bad > 0) throw new MoeInspectorError('non-finite', `${bad} NaN/Inf value${bad === 1 ? '' : 's'} in expert ${expert}`, where(t));
+}
+
+/** [rows, cols] -> [cols, rows]. */
+export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  const B = 64; // tiles keep both sides in cache
+  for (let i0 = 0; i0 < rows; i0 += B) {
+    for (let j0 = 0; j0 < cols; j0 += B) {
+      const iEnd = Math.min(rows, i0 + B);
+      const jEnd = Math.min(cols, j0 + B);
+      for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) out[j * rows + i] = a[i * cols + j]!;
+    }
+  }
+  return out;
+}
+
+/** Rows of a [rows, cols] matrix: every second one starting at `start` (interleaved), or a contiguous half. */
+export function pickRows(a: Float32Array, rows: number, cols: number, how: 'even' | 'odd' | 'first-half' | 'second-half'): Float32Array {
+  if (how === 'first-half' || how === 'second-half') {
+    const half = (rows / 2) * cols;
+    return how === 'first-half' ? a.slice(0, half) : a.slice(half);
+  }
+  const out = new Float32Array((rows / 2) * cols);
+  for (let r = how === 'even' ? 0 : 1, o = 0; r < rows; r += 2, o += cols) out.set(a.subarray(r * cols, (r + 1) * cols), o);
+  return out;
+}
+
+/** Elements of a vector: every second one, or a half. */
+export function pickElems(v: Float32Array, how: 'even' | 'odd' | 'first-half' | 'second-half'): Float32Array {
+  return pickRows(v, v.length, 1, how);
+}
+
+export function bytesPerElement(t: TensorEntry): number {
+  return DTYPE_BITS[t.dtype] / 8;
+}
