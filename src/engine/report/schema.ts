@@ -114,4 +114,6 @@ export interface InfoReport {
   readonly parameters: { readonly total: number; readonly routed_experts: number; readonly other: number };
   readonly files: readonly { readonly name: string; readonly bytes: number }[];
   readonly total_bytes: number;
+  /** Present when no MoE layout could be resolved (e.g. code 'not-moe'); the MoE fields are then empty. */
+  readonly moe_error?: { readonly code: string; readonly message: string };
 }
