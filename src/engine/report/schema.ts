@@ -90,14 +90,75 @@ export interface OverlayProjectionReport {
   readonly relative_error: readonly number[];
   readonly energy_kept: readonly number[];
   readonly output_error: { readonly mean: number; readonly max: number } | null;
+  // --- added by the overlay module (optional, additive) ---
+  /** [out, in] of one expert's matrix. */
+  readonly shape?: readonly [number, number];
+  /** How the checkpoint stores these weights ("mxfp4", "plain:BF16", "fp8-block:F8_E4M3"). */
+  readonly encoding?: string;
+  /** 'spectrum': errors from the truncated spectrum (compute); 'reconstruction': measured on rebuilt experts (verify). */
+  readonly error_source?: 'spectrum' | 'reconstruction';
+  /** Output error with only this projection reconstructed, on the --inputs activations. */
+  readonly output_error_inputs_file?: { readonly mean: number; readonly max: number } | null;
+}
+
+/** Relative output error of the whole expert function over a token batch. */
+export interface OverlayOutputError {
+  readonly mean: number;
+  readonly max: number;
+  readonly per_expert: readonly number[];
 }
 
 export interface OverlayReport {
   readonly schema: 'moe-inspector/overlay@1';
   readonly model: { readonly source: string; readonly revision: string | null; readonly family: string };
   readonly mode: 'compute' | 'verify' | 'estimate';
-  readonly layers: readonly { readonly layer: number; readonly projections: Readonly<Partial<Record<Projection, OverlayProjectionReport>>> }[];
-  readonly totals: { readonly original_bytes: number; readonly overlay_bytes: number; readonly ratio: number };
+  readonly layers: readonly {
+    readonly layer: number;
+    readonly projections: Readonly<Partial<Record<Projection, OverlayProjectionReport>>>;
+    // --- added by the overlay module (optional, additive) ---
+    readonly ranks?: Readonly<Record<Projection, number>>;
+    readonly original_bytes?: number;
+    readonly overlay_bytes?: number;
+    readonly ratio?: number;
+    /** All three projections reconstructed, per input set (verify). */
+    readonly expert_output_error?: { readonly seeded?: OverlayOutputError; readonly inputs_file?: OverlayOutputError } | null;
+    readonly output_error_note?: string | null;
+  }[];
+  readonly totals: {
+    readonly original_bytes: number;
+    readonly overlay_bytes: number;
+    readonly ratio: number;
+    /** 'whole-model': every tensor (estimate); 'expert-weights': routed expert weights of the listed layers (compute, verify). */
+    readonly scope?: 'whole-model' | 'expert-weights';
+  };
+  // --- added by the overlay module (optional, additive) ---
+  readonly options?: {
+    readonly rank_rule: { readonly kind: string; readonly [k: string]: unknown };
+    readonly overlay_dtype: 'F32' | 'F16' | 'BF16';
+    readonly seed?: number;
+    readonly tokens?: number;
+    readonly inputs_file?: string | null;
+    readonly max_error?: number;
+    readonly fast?: boolean;
+    readonly overlay_dir?: string | null;
+  };
+  /** Estimate: bytes the overlay keeps as they are, by kind (same on both sides). */
+  readonly non_expert_bytes?: Readonly<Record<string, number>>;
+  /** Routed expert weight bytes, original vs overlay, whole model (estimate). */
+  readonly expert_bytes?: { readonly original: number; readonly overlay: number };
+  /** false when the overlay would not be smaller than the stored experts (ratio <= 1): no compression figure is claimed. */
+  readonly compressible?: boolean;
+  readonly note?: string;
+  /** Verify's pass/fail. */
+  readonly verification?: {
+    readonly criterion: 'output_error' | 'weight_error';
+    readonly max_error: number;
+    readonly worst: number;
+    readonly passed: boolean;
+  };
+  /** Compute --save: where the overlay went. */
+  readonly saved?: { readonly dir: string; readonly files: readonly string[] };
+  readonly runtime?: { readonly execution_provider: ExecutionProvider; readonly seconds: number };
 }
 
 export interface InfoReport {

@@ -1,0 +1,115 @@
+/**
+ * One layer's overlay from the checkpoint: base = mean expert, ranks by the chosen rule over ALL
+ * experts, then each delta's top-r factors. Weight errors here come from the spectrum (the tail the
+ * truncation drops); verify measures them again by actual reconstruction.
+ */
+import { PROJECTIONS, type LayerIndex, type MoeModel, type Projection } from '../layouts/types';
+import type { DeltaSolver } from './delta-solver';
+import { deltaOf, meanExpert, squaredNorm } from './expert-stats';
+import { checkFixedRank, energyKept, energyRankAllExperts, ranksForTargetRatio, type ProjectionRanks } from './rank-rules';
+import { OVERLAY_DTYPE_BYTES, type ExpertOverlay, type LayerOverlay, type OverlayDtype, type ProjectionOverlay, type RankRule } from './types';
+
+export interface ComputeLayerOptions {
+  readonly rule: RankRule;
+  readonly overlayDtype: OverlayDtype;
+  /** Stored bytes of each projection's expert weights in this layer (for the target-ratio rule). */
+  readonly originalBytes: Readonly<Record<Projection, number>>;
+  readonly signal?: AbortSignal;
+  readonly onStep?: (message: string) => void;
+}
+
+export async function computeLayerOverlay(model: MoeModel, layer: LayerIndex, solver: DeltaSolver, opts: ComputeLayerOptions): Promise<LayerOverlay> {
+  const bases = {} as Record<Projection, Awaited<ReturnType<typeof meanExpert>>>;
+  for (const p of PROJECTIONS) {
+    opts.onStep?.(`layer ${layer}: mean ${p} expert`);
+    bases[p] = await meanExpert(model, layer, p, opts.signal);
+  }
+  const ranks = await chooseRanks(model, layer, solver, bases, opts);
+  const projections = {} as Record<Projection, ProjectionOverlay>;
+  for (const p of PROJECTIONS) {
+    const experts: ExpertOverlay[] = [];
+    for (let j = 0; j < model.numExperts; j++) {
+      opts.signal?.throwIfAborted();
+      opts.onStep?.(`layer ${layer}: ${p} expert ${j} rank-${ranks[p]} factors`);
+      const w = await model.readExpert(layer, p, j);
+      const delta = deltaOf(w, bases[p]);
+      experts.push({ factors: await solver.factors(delta, ranks[p]), deltaEnergy: squaredNorm(delta.data), weightEnergy: squaredNorm(w.data) });
+    }
+    projections[p] = { base: bases[p], experts };
+  }
+  return { layer, ranks, projections };
+}
+
+async function chooseRanks(
+  model: MoeModel,
+  layer: LayerIndex,
+  solver: DeltaSolver,
+  bases: Record<Projection, { rows: number; cols: number; data: Float32Array }>,
+  opts: ComputeLayerOptions,
+): Promise<ProjectionRanks> {
+  const rule = opts.rule;
+  switch (rule.kind) {
+    case 'fixed':
+      return Object.fromEntries(PROJECTIONS.map((p) => [p, checkFixedRank(rule[p], bases[p].rows, bases[p].cols, p)])) as ProjectionRanks;
+    case 'target-ratio': {
+      const geometry = Object.fromEntries(
+        PROJECTIONS.map((p) => [p, { rows: bases[p].rows, cols: bases[p].cols, numExperts: model.numExperts, originalBytes: opts.originalBytes[p] }]),
+      ) as Parameters<typeof ranksForTargetRatio>[0];
+      return ranksForTargetRatio(geometry, rule.ratio, OVERLAY_DTYPE_BYTES[opts.overlayDtype]);
+    }
+    case 'energy':
+      return (await energyRanks(model, layer, solver, bases, rule.energy, opts)).ranks;
+  }
+}
+
+/** Per expert at the chosen rank, from the spectrum: share of delta energy kept and ||W - W_r|| / ||W||. */
+export interface SpectralErrors {
+  readonly energyKept: number[];
+  readonly relativeError: number[];
+}
+
+export interface EnergyRanks {
+  readonly ranks: ProjectionRanks;
+  readonly errors: Readonly<Record<Projection, SpectralErrors>>;
+}
+
+/** Ranks from this layer's own spectra: every expert of every projection. */
+export async function energyRanks(
+  model: MoeModel,
+  layer: LayerIndex,
+  solver: DeltaSolver,
+  bases: Record<Projection, { rows: number; cols: number; data: Float32Array }>,
+  energy: number,
+  opts: Pick<ComputeLayerOptions, 'signal' | 'onStep'>,
+): Promise<EnergyRanks> {
+  const ranks = {} as Record<Projection, number>;
+  const errors = {} as Record<Projection, SpectralErrors>;
+  for (const p of PROJECTIONS) {
+    const spectra: Float64Array[] = [];
+    const totals: number[] = [];
+    const weights: number[] = [];
+    for (let j = 0; j < model.numExperts; j++) {
+      opts.signal?.throwIfAborted();
+      opts.onStep?.(`layer ${layer}: ${p} expert ${j} spectrum`);
+      const w = await model.readExpert(layer, p, j);
+      const delta = deltaOf(w, bases[p]);
+      totals.push(squaredNorm(delta.data));
+      weights.push(squaredNorm(w.data));
+      spectra.push(await solver.spectrum(delta));
+    }
+    const r = energyRankAllExperts(spectra, totals, energy);
+    ranks[p] = r;
+    errors[p] = {
+      energyKept: spectra.map((s, j) => energyKept(s, totals[j]!, r)),
+      relativeError: spectra.map((s, j) => spectralRelativeError(s.subarray(0, r), totals[j]!, weights[j]!)),
+    };
+  }
+  return { ranks, errors };
+}
+
+/** ||W - (base + delta_r)|| / ||W|| = sqrt(||delta||^2 - sum_{i<r} s_i^2) / ||W|| (Eckart-Young), clipped at 0. */
+export function spectralRelativeError(leading: ArrayLike<number>, deltaEnergy: number, weightEnergy: number): number {
+  let kept = 0;
+  for (let i = 0; i < leading.length; i++) kept += leading[i]! ** 2;
+  return weightEnergy === 0 ? 0 : Math.sqrt(Math.max(0, deltaEnergy - kept) / weightEnergy);
+}

@@ -1,0 +1,36 @@
+/** The overlay's own vocabulary. */
+import type { ExpertMatrix, LayerIndex, Projection } from '../layouts/types';
+import type { DeltaFactors } from './delta-solver';
+import type { ProjectionRanks } from './rank-rules';
+
+/** How ranks are chosen (see rank-rules.ts for each rule's exact definition). */
+export type RankRule =
+  | { readonly kind: 'fixed'; readonly gate: number; readonly up: number; readonly down: number }
+  | { readonly kind: 'energy'; readonly energy: number }
+  | { readonly kind: 'target-ratio'; readonly ratio: number };
+
+export const DEFAULT_RANK_RULE: RankRule = { kind: 'energy', energy: 0.95 };
+
+export const OVERLAY_DTYPES = ['F32', 'F16', 'BF16'] as const;
+export type OverlayDtype = (typeof OVERLAY_DTYPES)[number];
+export const OVERLAY_DTYPE_BYTES: Readonly<Record<OverlayDtype, number>> = { F32: 4, F16: 2, BF16: 2 };
+export const DEFAULT_OVERLAY_DTYPE: OverlayDtype = 'BF16';
+
+/** One layer's overlay in memory: per projection the base and every expert's factors. */
+export interface LayerOverlay {
+  readonly layer: LayerIndex;
+  readonly ranks: ProjectionRanks;
+  readonly projections: Readonly<Record<Projection, ProjectionOverlay>>;
+}
+
+export interface ProjectionOverlay {
+  readonly base: ExpertMatrix;
+  readonly experts: readonly ExpertOverlay[];
+}
+
+export interface ExpertOverlay {
+  readonly factors: Pick<DeltaFactors, 'us' | 'vt'> & { readonly s?: Float64Array };
+  /** ||W_j - base||_F^2 and ||W_j||_F^2, where known (computed overlays; not stored in files). */
+  readonly deltaEnergy?: number;
+  readonly weightEnergy?: number;
+}
