@@ -1,20 +1,18 @@
 /**
- * MODEL resolution order: a local path; the local Hugging Face cache; the hub.
+ * MODEL resolution order: a local path (file or folder that exists); the local Hugging Face cache;
+ * the hub, read by byte range (HF_HUB_OFFLINE=1 stops before the hub).
  */
 import { access } from 'node:fs/promises';
 import { MoeInspectorError } from '../errors';
 import type { Checkpoint } from './checkpoint';
 import { openCachedModel, parseModelId } from './hf-cache';
 import { openCheckpoint } from './open-checkpoint';
-import { openHubModel } from '../hub/open-hub-model';
+import { isHubOffline } from '../hub/hub-env';
+import { openHubModel, type HubOptions } from '../hub/open-hub-model';
 
-export interface ResolveOptions {
-  readonly env?: NodeJS.ProcessEnv;
-  readonly token?: string;
-  readonly allowFullDownload?: boolean;
-  readonly onBytes?: (fetched: number, needed: number) => void;
-  readonly signal?: AbortSignal;
-}
+export { transferStatsOf, type TransferStats } from '../hub/open-hub-model';
+
+export type ResolveOptions = HubOptions;
 
 async function pathExists(p: string): Promise<boolean> {
   try {
@@ -25,6 +23,10 @@ async function pathExists(p: string): Promise<boolean> {
   }
 }
 
+/**
+ * Opens what the user named. For a hub model, `transferStatsOf(checkpoint)` tells how many bytes
+ * came over the network (and `checkpoint.totalBytes` how big the checkpoint is).
+ */
 export async function resolveModel(spec: string, opts: ResolveOptions = {}): Promise<Checkpoint> {
   const env = opts.env ?? process.env;
   if (await pathExists(spec)) return openCheckpoint(spec);
@@ -32,8 +34,8 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
   if (!id) throw new MoeInspectorError('not-found', 'no such file or folder, and not a model id of the form org/name[@revision]', { file: spec });
   const cached = await openCachedModel(spec, env);
   if (cached) return cached;
-  if (env['HF_HUB_OFFLINE'] === '1' || env['HF_HUB_OFFLINE']?.toLowerCase() === 'true') {
-    throw new MoeInspectorError('offline', `HF_HUB_OFFLINE is set and ${spec} is not in the local cache`, { file: spec });
+  if (isHubOffline(env)) {
+    throw new MoeInspectorError('offline', `HF_HUB_OFFLINE is set and ${spec} is not in the local Hugging Face cache (HF_HUB_CACHE / HF_HOME): unset HF_HUB_OFFLINE or download the model first`, { file: spec });
   }
   return openHubModel(id, { ...opts, env });
 }
