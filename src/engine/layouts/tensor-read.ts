@@ -1,6 +1,5 @@
 /** Reading pieces of tensors as float32 matrices: one expert's slice of a fused [E, ...] tensor, by byte range. */
 import { MoeInspectorError } from '../errors';
-import { DTYPE_BITS } from '../formats/dtype';
 import { decodeToFloat32 } from '../formats/decode';
 import { countNonFinite } from '../formats/finite';
 import type { Checkpoint, TensorEntry } from '../model/checkpoint';
@@ -46,8 +45,11 @@ export function transpose(a: Float32Array, rows: number, cols: number): Float32A
   return out;
 }
 
-/** Rows of a [rows, cols] matrix: every second one starting at `start` (interleaved), or a contiguous half. */
-export function pickRows(a: Float32Array, rows: number, cols: number, how: 'even' | 'odd' | 'first-half' | 'second-half'): Float32Array {
+/** Which rows of a fused gate+up matrix belong to one projection. */
+export type RowPick = 'even' | 'odd' | 'first-half' | 'second-half';
+
+/** Rows of a [rows, cols] matrix: every second one (interleaved), or a contiguous half. */
+export function pickRows(a: Float32Array, rows: number, cols: number, how: RowPick): Float32Array {
   if (how === 'first-half' || how === 'second-half') {
     const half = (rows / 2) * cols;
     return how === 'first-half' ? a.slice(0, half) : a.slice(half);
@@ -58,10 +60,14 @@ export function pickRows(a: Float32Array, rows: number, cols: number, how: 'even
 }
 
 /** Elements of a vector: every second one, or a half. */
-export function pickElems(v: Float32Array, how: 'even' | 'odd' | 'first-half' | 'second-half'): Float32Array {
+export function pickElems(v: Float32Array, how: RowPick): Float32Array {
   return pickRows(v, v.length, 1, how);
 }
 
-export function bytesPerElement(t: TensorEntry): number {
-  return DTYPE_BITS[t.dtype] / 8;
+
+const PLAIN_FLOAT = new Set(['F64', 'F32', 'F16', 'BF16']);
+
+/** Fused layouts here carry no scales: a quantized dtype there would decode to wrong numbers. */
+export function assertPlainFloat(t: TensorEntry): void {
+  if (!PLAIN_FLOAT.has(t.dtype)) throw new MoeInspectorError('dtype', `${t.dtype} expert weight in a layout without scale tensors: only F64/F32/F16/BF16 can be read exactly here`, where(t));
 }
