@@ -1,7 +1,6 @@
 /** Encodes one [rows, cols] f32 matrix into a stored format; returns the bytes and the exact values they denote. */
 import type { Dtype } from '../formats/dtype';
-import { bf16Bits, bf16Value, e4m3Value, encodeE4M3, encodeMxfp4Row, f16Bits } from './encoders';
-import { F16_TABLE } from '../formats/minifloat';
+import { bf16Bits, bf16Value, e4m3Value, encodeE4M3, encodeMxfp4Row, f16Bits, f16Value } from './encoders';
 
 export type SynthDtype = 'F32' | 'BF16' | 'F16' | 'MXFP4' | 'FP8';
 
@@ -29,7 +28,7 @@ export function encodeMatrix(w: Float32Array, rows: number, cols: number, dtype:
     case 'F16': {
       const bits = new Uint16Array(w.length);
       const values = new Float32Array(w.length);
-      for (let i = 0; i < w.length; i++) values[i] = F16_TABLE[(bits[i] = f16Bits(w[i]!))]!;
+      for (let i = 0; i < w.length; i++) values[i] = f16Value((bits[i] = f16Bits(w[i]!)));
       return { values, dtype: 'F16', bytes: new Uint8Array(bits.buffer) };
     }
     case 'MXFP4':

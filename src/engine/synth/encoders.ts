@@ -1,9 +1,17 @@
 /**
- * Encoders from f32 to the stored formats, written independently of the decoders (they are the
- * tests' second opinion). Each returns the bytes AND, where rounding happens, the exact f32 values
- * those bytes denote, so the generator's ground truth is what a correct reader must return.
+ * Encoders from f32 to the stored formats, written independently of the decoders in formats/ (they
+ * are the tests' second opinion, so nothing here imports a decoder table). Each gives the bytes AND,
+ * where rounding happens, the exact values those bytes denote, so the generator's ground truth is
+ * what a correct reader must return.
  */
-import { E2M1_VALUES } from '../formats/mxfp4';
+
+/** E2M1 (MXFP4 element) code -> value: bit 3 sign, 2 exponent bits (bias 1), 1 mantissa bit. */
+export const E2M1: readonly number[] = Array.from({ length: 16 }, (_, c) => {
+  const e = (c >> 1) & 3;
+  const m = c & 1;
+  const mag = e === 0 ? m * 0.5 : (1 + m / 2) * 2 ** (e - 1);
+  return c & 8 ? -mag : mag;
+});
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -19,6 +27,15 @@ export function bf16Bits(x: number): number {
 export function bf16Value(bits: number): number {
   u32[0] = bits << 16;
   return f32[0]!;
+}
+
+/** The value of IEEE half bits. */
+export function f16Value(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const e = (bits >> 10) & 0x1f;
+  const m = bits & 0x3ff;
+  if (e === 0x1f) return m === 0 ? sign * Infinity : Number.NaN;
+  return sign * (e === 0 ? m * 2 ** -24 : (1 + m / 1024) * 2 ** (e - 15));
 }
 
 /** IEEE half with round-to-nearest-even; overflow to infinity. */
@@ -52,6 +69,7 @@ export function roundEven(v: number): number {
 export function makeF8Encoder(positive: readonly number[]): (x: number) => number {
   const order = positive.map((v, code) => ({ v, code })).filter((e) => Number.isFinite(e.v)).sort((a, b) => a.v - b.v);
   return (x: number): number => {
+    if (Number.isNaN(x)) return 0x7f;
     const sign = x < 0 ? 0x80 : 0;
     const a = Math.abs(x);
     let lo = 0;
@@ -78,10 +96,27 @@ function e4m3Positive(): number[] {
   });
 }
 
+/** F8_E4M3 (e4m3fn): bias 7, no infinities, 0x7F/0xFF NaN, max 448. RNE, saturating at +-448. */
 export const E4M3_POSITIVE = e4m3Positive();
 export const encodeE4M3 = makeF8Encoder(E4M3_POSITIVE);
 export function e4m3Value(code: number): number {
   const v = E4M3_POSITIVE[code & 0x7f]!;
+  return code & 0x80 ? -v : v;
+}
+
+/** F8_E5M2: bias 15, IEEE specials (exponent 31 = inf/NaN), max 57344. RNE, saturating at +-57344. */
+export const E5M2_POSITIVE = Array.from({ length: 128 }, (_, c) => {
+  const e = c >> 2;
+  const m = c & 3;
+  if (e === 31) return m === 0 ? Infinity : Number.NaN;
+  return e === 0 ? (m / 4) * 2 ** -14 : (1 + m / 4) * 2 ** (e - 15);
+});
+const encodeE5M2Finite = makeF8Encoder(E5M2_POSITIVE);
+export function encodeE5M2(x: number): number {
+  return Number.isNaN(x) ? 0x7e : encodeE5M2Finite(x);
+}
+export function e5m2Value(code: number): number {
+  const v = E5M2_POSITIVE[code & 0x7f]!;
   return code & 0x80 ? -v : v;
 }
 
@@ -100,7 +135,7 @@ export function encodeMxfp4Row(row: Float32Array): { blocks: Uint8Array; scales:
     const sc = 2 ** e;
     for (let k = 0; k < 32; k++) {
       const code = nearestE2M1(row[g * 32 + k]! / sc);
-      values[g * 32 + k] = E2M1_VALUES[code]! * sc;
+      values[g * 32 + k] = E2M1[code]! * sc;
       blocks[g * 16 + (k >> 1)]! |= k % 2 === 0 ? code : code << 4;
     }
   }
@@ -111,7 +146,7 @@ function nearestE2M1(x: number): number {
   let best = 0;
   let bestErr = Infinity;
   for (let c = 0; c < 16; c++) {
-    const err = Math.abs(E2M1_VALUES[c]! - x);
+    const err = Math.abs(E2M1[c]! - x);
     if (err < bestErr || (err === bestErr && c % 2 === 0 && best % 2 === 1)) {
       best = c;
       bestErr = err;

@@ -5,10 +5,11 @@
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MoeInspectorError } from '../errors';
 import type { Dtype } from '../formats/dtype';
 import { PROJECTIONS, type Projection } from '../layouts/types';
 import { encodeMatrix, encodePlain, type EncodedMatrix, type SynthDtype } from './encode-matrix';
-import { ExpertFactory, upcycledCount, type Structure } from './experts';
+import { energyMargin95, energyRanks, expertKinds, ExpertFactory, upcycledCount, type ExpertKind, type RankThreshold, type Structure } from './experts';
 import { FAMILIES, type FamilyDef, type SynthFamily } from './families';
 import { fillGaussian, hashKey } from './random';
 import { byteLengthOf, writeSafetensors, type TensorPlan } from './safetensors-writer';
@@ -38,8 +39,20 @@ export interface GroundTruth {
     readonly layer: number;
     readonly structure: Structure;
     readonly upcycledExperts: number;
-    /** The constructed singular values of every upcycled expert's delta from the mean expert. */
+    /** The constructed singular values of the delta of every expert whose kind is 'delta' (the same s for all). */
     readonly singularValues: Partial<Record<Projection, number[]>>;
+    /** Per expert: 'delta' (base + constructed delta), 'base-only' (unpaired, no delta), 'native'. */
+    readonly expertKinds: ExpertKind[];
+    /** 90/95/99% energy ranks of the constructed delta (before noise and quantization). */
+    readonly expectedRank: Partial<Record<Projection, Record<RankThreshold, number>>>;
+    /** Distance of the 95% cumulative energy from its threshold at k95 and k95-1 (noise tolerance). */
+    readonly energyMargin95: Partial<Record<Projection, number>>;
+    /**
+     * Whether W_j - mean_k W_k (what the analysis decomposes) equals the constructed delta up to noise
+     * and rounding: true when every expert is upcycled with paired deltas (they sum to zero); false
+     * for partial layers (the mean includes native experts: a full-rank shift) and native layers.
+     */
+    readonly deltaFromMeanIsConstructed: boolean;
   }[];
   readonly files: string[];
   readonly totalBytes: number;
@@ -202,26 +215,35 @@ function expertPlans(m: SyntheticModel, layer: number): TensorPlan[] {
       const biasGU = fusedPlain(m, `${pre}mlp.experts.gate_up_proj_bias`, [E, 2 * I], (j) => stackRows(m.bias(layer, 'gate', j), m.bias(layer, 'up', j), 1, true));
       const biasD = fusedPlain(m, `${pre}mlp.experts.down_proj_bias`, [E, H], (j) => m.bias(layer, 'down', j));
       if (spec.dtype === 'MXFP4') {
-        const gu = (j: number): Float32Array => stackRows(m.factory(layer, 'gate').expert(j), m.factory(layer, 'up').expert(j), H, true);
-        const enc = new Map<string, EncodedMatrix>();
-        const encoded = (key: string, j: number, make: () => EncodedMatrix): EncodedMatrix => {
-          const k = `${key}${j}`;
-          let e = enc.get(k);
-          if (!e) enc.set(k, (e = make()));
-          return e;
+        // Blocks are written before scales (two tensors): while the blocks stream out, only each
+        // expert's scale bytes (1/16 of the blocks) are kept for the scales tensor that follows.
+        const mx = (key: 'gu' | 'd') => {
+          const pending = new Map<number, Uint8Array>();
+          const encode = (j: number): EncodedMatrix =>
+            key === 'gu'
+              ? encodeMatrix(stackRows(m.factory(layer, 'gate').expert(j), m.factory(layer, 'up').expert(j), H, true), 2 * I, H, 'MXFP4')
+              : encodeMatrix(m.factory(layer, 'down').expert(j), H, I, 'MXFP4');
+          return {
+            blocks: (j: number): Uint8Array => {
+              const e = encode(j);
+              pending.set(j, e.scales!.bytes);
+              return e.bytes;
+            },
+            scales: (j: number): Uint8Array => {
+              const s = pending.get(j) ?? encode(j).scales!.bytes;
+              pending.delete(j);
+              return s;
+            },
+          };
         };
-        const guEnc = (j: number) => encoded('gu', j, () => encodeMatrix(gu(j), 2 * I, H, 'MXFP4'));
-        const dEnc = (j: number) => encoded('d', j, () => encodeMatrix(m.factory(layer, 'down').expert(j), H, I, 'MXFP4'));
-        const take = (key: string, j: number, e: EncodedMatrix, part: 'blocks' | 'scales'): Uint8Array => {
-          if (part === 'scales') enc.delete(`${key}${j}`); // blocks are written first, scales last
-          return part === 'blocks' ? e.bytes : e.scales!.bytes;
-        };
+        const gu = mx('gu');
+        const dn = mx('d');
         return [
-          perExpertSlices(`${pre}mlp.experts.gate_up_proj_blocks`, 'U8', [E, 2 * I, H / 32, 16], E, (j) => take('gu', j, guEnc(j), 'blocks')),
-          perExpertSlices(`${pre}mlp.experts.gate_up_proj_scales`, 'U8', [E, 2 * I, H / 32], E, (j) => take('gu', j, guEnc(j), 'scales')),
+          perExpertSlices(`${pre}mlp.experts.gate_up_proj_blocks`, 'U8', [E, 2 * I, H / 32, 16], E, gu.blocks),
+          perExpertSlices(`${pre}mlp.experts.gate_up_proj_scales`, 'U8', [E, 2 * I, H / 32], E, gu.scales),
           biasGU,
-          perExpertSlices(`${pre}mlp.experts.down_proj_blocks`, 'U8', [E, H, I / 32, 16], E, (j) => take('d', j, dEnc(j), 'blocks')),
-          perExpertSlices(`${pre}mlp.experts.down_proj_scales`, 'U8', [E, H, I / 32], E, (j) => take('d', j, dEnc(j), 'scales')),
+          perExpertSlices(`${pre}mlp.experts.down_proj_blocks`, 'U8', [E, H, I / 32, 16], E, dn.blocks),
+          perExpertSlices(`${pre}mlp.experts.down_proj_scales`, 'U8', [E, H, I / 32], E, dn.scales),
           biasD,
         ];
       }
@@ -316,11 +338,31 @@ function shard(plans: TensorPlan[], maxBytes: number | undefined): TensorPlan[][
 }
 
 function validate(spec: SynthSpec): void {
+  const bad = (problem: string): never => {
+    throw new MoeInspectorError('usage', `synthetic spec: ${problem}`);
+  };
+  if (!(spec.family in FAMILIES)) bad(`unknown family "${spec.family}" (one of ${Object.keys(FAMILIES).join(', ')})`);
+  for (const k of ['numLayers', 'numExperts', 'hidden', 'intermediate'] as const) {
+    if (!Number.isInteger(spec[k]) || spec[k] < 1) bad(`${k} must be a positive integer, got ${spec[k]}`);
+  }
   const { hidden: H, intermediate: I } = spec;
-  if (spec.dtype === 'MXFP4' && (spec.family !== 'gpt_oss' || H % 32 !== 0 || I % 32 !== 0)) throw new Error('MXFP4 is written for gpt_oss with hidden and intermediate sizes multiple of 32');
-  if (spec.dtype === 'FP8' && !spec.family.startsWith('deepseek') && spec.family !== 'kimi_k2' && spec.family !== 'glm4_moe') throw new Error('FP8 block-scaled weights are written for the deepseek family layouts');
-  if (spec.numExperts < 2) throw new Error('an MoE needs at least 2 experts');
+  if (spec.numExperts < 2) bad('an MoE needs at least 2 experts');
+  if (spec.dtype === 'MXFP4' && (spec.family !== 'gpt_oss' || H % 32 !== 0 || I % 32 !== 0)) bad('MXFP4 is written for gpt_oss with hidden and intermediate sizes multiples of 32');
+  if (spec.dtype === 'FP8' && !FP8_FAMILIES.has(spec.family)) bad(`FP8 block-scaled weights are written for ${[...FP8_FAMILIES].join(', ')}`);
+  const structures = Array.isArray(spec.structure) ? (spec.structure as readonly Structure[]) : [spec.structure as Structure];
+  for (const s of structures) {
+    if (s.kind === 'native') continue;
+    if (s.kind === 'partial' && !(s.fraction >= 0 && s.fraction <= 1)) bad(`partial fraction must be in [0, 1], got ${s.fraction}`);
+    for (const p of PROJECTIONS) {
+      const max = Math.min(...new SyntheticModel({ ...spec, structure: s }).shapeOf(p));
+      if (!Number.isInteger(s.ranks[p]) || s.ranks[p] < 1 || s.ranks[p] > max) bad(`${p} rank must be an integer in 1..${max}, got ${s.ranks[p]}`);
+    }
+  }
+  if (spec.injectNaN && !['F32', 'BF16', 'F16'].includes(spec.dtype)) bad('injectNaN needs a plain float dtype (F32, BF16, F16)');
 }
+
+/** Per-expert layouts that take DeepSeek-V3-style FP8 (E4M3 + 128x128 weight_scale_inv). */
+const FP8_FAMILIES = new Set<SynthFamily>(['deepseek_v2', 'deepseek_v3', 'kimi_k2', 'glm4_moe']);
 
 /** Writes the checkpoint into `dir` (created; files written via temp names and renamed). */
 export async function generateSyntheticCheckpoint(dir: string, spec: SynthSpec): Promise<GroundTruth> {
@@ -343,17 +385,30 @@ export async function generateSyntheticCheckpoint(dir: string, spec: SynthSpec):
   const truth: GroundTruth = {
     spec,
     moeLayers: m.moeLayers.filter((l) => l < spec.numLayers),
-    layers: m.moeLayers.map((layer) => ({
-      layer,
-      structure: m.structureOf(layer),
-      upcycledExperts: upcycledCount(m.structureOf(layer), spec.numExperts),
-      singularValues: Object.fromEntries(PROJECTIONS.map((p) => [p, m.factory(layer, p).singularValues])),
-    })),
+    layers: m.moeLayers.map((layer) => layerTruth(m, layer)),
     files: names,
     totalBytes,
   };
   await writeAtomic(join(dir, 'synth-ground-truth.json'), JSON.stringify(truth, null, 2));
   return truth;
+}
+
+function layerTruth(m: SyntheticModel, layer: number): GroundTruth['layers'][number] {
+  const structure = m.structureOf(layer);
+  const kinds = expertKinds(structure, m.spec.numExperts);
+  const sv = (p: Projection): number[] => m.factory(layer, p).singularValues;
+  const upcycled = structure.kind !== 'native';
+  const perProj = <T>(f: (p: Projection) => T): Partial<Record<Projection, T>> => (upcycled ? Object.fromEntries(PROJECTIONS.map((p) => [p, f(p)])) : {});
+  return {
+    layer,
+    structure,
+    upcycledExperts: upcycledCount(structure, m.spec.numExperts),
+    singularValues: perProj(sv),
+    expertKinds: kinds,
+    expectedRank: perProj((p) => energyRanks(sv(p))),
+    energyMargin95: perProj((p) => energyMargin95(sv(p))),
+    deltaFromMeanIsConstructed: kinds.every((k) => k !== 'native'), // base-only experts add no delta: the pairs still sum to zero
+  };
 }
 
 async function writeAtomic(path: string, text: string): Promise<void> {
