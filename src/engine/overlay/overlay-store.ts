@@ -222,3 +222,18 @@ export async function readLayerOverlay(dir: string, manifest: OverlayManifest, l
     await ckpt.close();
   }
 }
+
+/** The overlay as it would read back from a file of `dtype`: every stored value rounded (F32: unchanged). */
+export function roundLayerOverlay(overlay: LayerOverlay, dtype: OverlayDtype): LayerOverlay {
+  if (dtype === 'F32') return overlay;
+  const round = (v: Float32Array): Float32Array => decodeToFloat32(encodeValues(v, dtype), dtype);
+  const projections = {} as Record<Projection, LayerOverlay['projections'][Projection]>;
+  for (const p of PROJECTIONS) {
+    const { base, experts } = overlay.projections[p];
+    projections[p] = {
+      base: { rows: base.rows, cols: base.cols, data: round(base.data) },
+      experts: experts.map((e) => ({ ...e, factors: { ...e.factors, us: round(e.factors.us), vt: round(e.factors.vt) } })),
+    };
+  }
+  return { ...overlay, projections };
+}

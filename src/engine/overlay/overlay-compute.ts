@@ -1,0 +1,89 @@
+/**
+ * overlay compute: per selected layer and projection, base = mean expert and each delta's truncated
+ * SVD at the chosen ranks; optionally saved (overlay-store.ts). Errors here come from the spectrum.
+ */
+import type { Checkpoint } from '../model/checkpoint';
+import { PROJECTIONS, type MoeModel, type Projection } from '../layouts/types';
+import type { OverlayProjectionReport, OverlayReport } from '../report/schema';
+import type { LayerSelection } from '../../shared/messages';
+import { selectLayers } from '../analysis/layer-selection';
+import { computeLayerOverlay, spectralRelativeError } from './compute-layer';
+import type { DeltaSolver } from './delta-solver';
+import { expertBiasTensors } from './byte-accounting';
+import { OverlayWriter } from './overlay-store';
+import { energyKept } from './rank-rules';
+import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import type { LayerOverlay, OverlayDtype, RankRule } from './types';
+
+export interface ComputeOptions {
+  readonly layers: LayerSelection;
+  readonly rule: RankRule;
+  readonly overlayDtype: OverlayDtype;
+  readonly saveDir?: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: ProgressSink;
+}
+
+export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: DeltaSolver, opts: ComputeOptions): Promise<OverlayReport> {
+  const layouts = selectLayers(model, opts.layers);
+  const writer = opts.saveDir ? await OverlayWriter.begin(opts.saveDir, { ckpt, family: model.family, numExperts: model.numExperts }, opts.overlayDtype, opts.rule) : null;
+  try {
+    const layers: OverlayReport['layers'][number][] = [];
+    for (const [i, layout] of layouts.entries()) {
+      const bytes0 = layerBytes(ckpt, layout, { gate: 0, up: 0, down: 0 }, opts.overlayDtype);
+      const overlay = await computeLayerOverlay(model, layout.layer, solver, {
+        rule: opts.rule,
+        overlayDtype: opts.overlayDtype,
+        originalBytes: bytes0.original,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onStep: progressStep(opts.onProgress, 'overlay', i, layouts.length),
+      });
+      if (writer) await writer.writeLayer(overlay, [...expertBiasTensors(layout), ...layout.routerTensors]);
+      const bytes = layerBytes(ckpt, layout, overlay.ranks, opts.overlayDtype);
+      const projections = {} as Record<Projection, OverlayProjectionReport>;
+      for (const p of PROJECTIONS) {
+        projections[p] = {
+          rank: overlay.ranks[p],
+          original_bytes: bytes.original[p],
+          overlay_bytes: bytes.overlay[p],
+          ...spectralErrors(overlay, p),
+          output_error: null,
+          shape: layout.projections[p].shape as [number, number],
+          encoding: encodingName(layout.projections[p].encoding),
+          error_source: 'spectrum',
+        };
+      }
+      layers.push({ layer: layout.layer, projections, ranks: overlay.ranks, original_bytes: bytes.originalTotal, overlay_bytes: bytes.overlayTotal, ratio: ratioOf(bytes.originalTotal, bytes.overlayTotal) });
+    }
+    const saved = writer ? await writer.commit() : null;
+    const original = layers.reduce((a, l) => a + l.original_bytes!, 0);
+    const overlayBytes = layers.reduce((a, l) => a + l.overlay_bytes!, 0);
+    const ratio = ratioOf(original, overlayBytes);
+    return {
+      schema: 'moe-inspector/overlay@1',
+      model: modelHeader(ckpt, model),
+      mode: 'compute',
+      layers,
+      totals: { original_bytes: original, overlay_bytes: overlayBytes, ratio, scope: 'expert-weights' },
+      options: { rank_rule: opts.rule, overlay_dtype: opts.overlayDtype },
+      compressible: ratio > 1,
+      ...(ratio > 1 ? {} : { note: notCompressibleNote(original, overlayBytes) }),
+      ...(saved && opts.saveDir ? { saved: { dir: opts.saveDir, files: [...saved.layers.map((l) => l.file), 'overlay-manifest.json'] } } : {}),
+    };
+  } catch (e) {
+    await writer?.abort();
+    throw e;
+  }
+}
+
+function spectralErrors(overlay: LayerOverlay, p: Projection): Pick<OverlayProjectionReport, 'relative_error' | 'energy_kept'> {
+  const experts = overlay.projections[p].experts;
+  return {
+    relative_error: experts.map((e) => spectralRelativeError(e.factors.s ?? [], e.deltaEnergy ?? 0, e.weightEnergy ?? 0)),
+    energy_kept: experts.map((e) => energyKept(e.factors.s ?? [], e.deltaEnergy ?? 0, overlay.ranks[p])),
+  };
+}
+
+export function notCompressibleNote(original: number, overlay: number): string {
+  return `not compressible: the overlay (${overlay} bytes) is not smaller than the stored expert weights (${original} bytes); ratio ${(original / overlay).toFixed(3)} <= 1, so no compression figure is claimed`;
+}

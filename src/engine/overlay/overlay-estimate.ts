@@ -1,0 +1,90 @@
+/**
+ * overlay estimate: whole-model bytes, stored vs overlay, from the tensors' real byte lengths. Every
+ * MoE layer gets ranks from its own spectra (the energy rule) unless `fast`, which measures the first
+ * MoE layer only and reuses its ranks (the bytes of every layer are still counted exactly).
+ * Everything that is not a routed expert weight (attention, router, embeddings, norms, biases,
+ * shared experts, dense MLPs) is kept as stored and shown separately.
+ */
+import type { Checkpoint } from '../model/checkpoint';
+import { PROJECTIONS, type MoeModel, type Projection } from '../layouts/types';
+import type { OverlayProjectionReport, OverlayReport } from '../report/schema';
+import { checkpointBytes } from './byte-accounting';
+import { energyRanks, type SpectralErrors } from './compute-layer';
+import type { DeltaSolver } from './delta-solver';
+import { meanExpert } from './expert-stats';
+import { checkFixedRank, ranksForTargetRatio, type ProjectionRanks } from './rank-rules';
+import { notCompressibleNote } from './overlay-compute';
+import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { OVERLAY_DTYPE_BYTES, type OverlayDtype, type RankRule } from './types';
+
+export interface EstimateOptions {
+  readonly rule: RankRule;
+  readonly overlayDtype: OverlayDtype;
+  readonly fast?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: ProgressSink;
+}
+
+export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver: DeltaSolver, opts: EstimateOptions): Promise<OverlayReport> {
+  const bytes = checkpointBytes(ckpt, model);
+  const layers: OverlayReport['layers'][number][] = [];
+  let fastRanks: ProjectionRanks | null = null;
+  for (const [i, layout] of model.layers.entries()) {
+    const step = progressStep(opts.onProgress, 'estimate', i, model.layers.length);
+    const original = layerBytes(ckpt, layout, { gate: 0, up: 0, down: 0 }, opts.overlayDtype).original;
+    let ranks: ProjectionRanks;
+    let errors: Readonly<Record<Projection, SpectralErrors>> | null = null;
+    const rule = opts.rule;
+    if (rule.kind === 'fixed') {
+      ranks = Object.fromEntries(PROJECTIONS.map((p) => [p, checkFixedRank(rule[p], ...layout.projections[p].shape, p)])) as ProjectionRanks;
+    } else if (rule.kind === 'target-ratio') {
+      const geometry = Object.fromEntries(PROJECTIONS.map((p) => [p, { rows: layout.projections[p].shape[0], cols: layout.projections[p].shape[1], numExperts: layout.numExperts, originalBytes: original[p] }]));
+      ranks = ranksForTargetRatio(geometry as Parameters<typeof ranksForTargetRatio>[0], rule.ratio, OVERLAY_DTYPE_BYTES[opts.overlayDtype]);
+    } else if (opts.fast && fastRanks) {
+      ranks = fastRanks;
+    } else {
+      const bases = {} as Record<Projection, Awaited<ReturnType<typeof meanExpert>>>;
+      for (const p of PROJECTIONS) bases[p] = await meanExpert(model, layout.layer, p, opts.signal);
+      const er = await energyRanks(model, layout.layer, solver, bases, rule.energy, { ...(opts.signal ? { signal: opts.signal } : {}), onStep: step });
+      ranks = fastRanks = er.ranks;
+      errors = er.errors;
+    }
+    const b = layerBytes(ckpt, layout, ranks, opts.overlayDtype);
+    const projections = {} as Record<Projection, OverlayProjectionReport>;
+    for (const p of PROJECTIONS) {
+      projections[p] = {
+        rank: ranks[p],
+        original_bytes: b.original[p],
+        overlay_bytes: b.overlay[p],
+        relative_error: errors?.[p].relativeError ?? [],
+        energy_kept: errors?.[p].energyKept ?? [],
+        output_error: null,
+        shape: layout.projections[p].shape as [number, number],
+        encoding: encodingName(layout.projections[p].encoding),
+        error_source: 'spectrum',
+      };
+    }
+    layers.push({ layer: layout.layer, projections, ranks, original_bytes: b.originalTotal, overlay_bytes: b.overlayTotal, ratio: ratioOf(b.originalTotal, b.overlayTotal) });
+  }
+  const expertOriginal = layers.reduce((a, l) => a + l.original_bytes!, 0);
+  const expertOverlay = layers.reduce((a, l) => a + l.overlay_bytes!, 0);
+  const kept = bytes.tensorBytes - expertOriginal;
+  const total = { original: bytes.tensorBytes, overlay: kept + expertOverlay };
+  const compressible = expertOverlay < expertOriginal;
+  const notes = [
+    ...(compressible ? [] : [notCompressibleNote(expertOriginal, expertOverlay)]),
+    ...(opts.fast && opts.rule.kind === 'energy' && model.layers.length > 1 ? [`--fast: ranks measured on layer ${model.layers[0]!.layer} only and reused for all ${model.layers.length} MoE layers`] : []),
+  ];
+  return {
+    schema: 'moe-inspector/overlay@1',
+    model: modelHeader(ckpt, model),
+    mode: 'estimate',
+    layers,
+    totals: { original_bytes: total.original, overlay_bytes: total.overlay, ratio: ratioOf(total.original, total.overlay), scope: 'whole-model' },
+    options: { rank_rule: opts.rule, overlay_dtype: opts.overlayDtype, fast: opts.fast === true },
+    non_expert_bytes: bytes.nonExpert,
+    expert_bytes: { original: expertOriginal, overlay: expertOverlay },
+    compressible,
+    ...(notes.length ? { note: notes.join('; ') } : {}),
+  };
+}
