@@ -1,0 +1,103 @@
+/**
+ * ONNX Runtime sessions for the project's own graphs. The execution provider is chosen once:
+ * CUDA when the installed onnxruntime-node provides it and a GPU is present, else CPU.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { MoeInspectorError } from '../errors';
+import type { ExecutionProvider } from '../report/schema';
+import { buildModel, type NodeSpec, type ValueSpec } from './onnx/graph';
+
+export type DeviceRequest = 'auto' | ExecutionProvider;
+
+export interface GraphDef {
+  /** Unique per graph structure: sessions are cached by it. */
+  readonly key: string;
+  readonly inputs: readonly ValueSpec[];
+  readonly outputs: readonly ValueSpec[];
+  readonly nodes: readonly NodeSpec[];
+}
+
+export interface ComputeBackend {
+  readonly executionProvider: ExecutionProvider;
+  run(graph: GraphDef, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+  dispose(): Promise<void>;
+}
+
+function gpuPresent(): boolean {
+  return existsSync('/dev/nvidia0') || existsSync('/dev/nvidiactl');
+}
+
+function cudaProvided(): boolean {
+  const backends = (ort as unknown as { listSupportedBackends?: () => { name: string; bundled: boolean }[] }).listSupportedBackends?.() ?? [];
+  return backends.some((b) => b.name === 'cuda');
+}
+
+/** A trivial graph used to probe whether a provider really loads (the CUDA libraries may be missing). */
+const PROBE: GraphDef = {
+  key: 'probe',
+  inputs: [{ name: 'x', type: 'float32', dims: [1] }],
+  outputs: [{ name: 'y', type: 'float32', dims: [1] }],
+  nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
+};
+
+class OrtBackend implements ComputeBackend {
+  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+  constructor(readonly executionProvider: ExecutionProvider) {}
+
+  private session(g: GraphDef): Promise<ort.InferenceSession> {
+    let s = this.sessions.get(g.key);
+    if (!s) {
+      s = ort.InferenceSession.create(buildModel(g.key, g.inputs, g.outputs, g.nodes), {
+        executionProviders: [this.executionProvider],
+        intraOpNumThreads: availableParallelism(),
+        graphOptimizationLevel: 'all',
+      });
+      s.catch(() => this.sessions.delete(g.key));
+      this.sessions.set(g.key, s);
+    }
+    return s;
+  }
+
+  async run(g: GraphDef, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    const s = await this.session(g);
+    return (await s.run(feeds)) as Record<string, ort.Tensor>;
+  }
+
+  async dispose(): Promise<void> {
+    const all = await Promise.allSettled(this.sessions.values());
+    this.sessions.clear();
+    for (const r of all) if (r.status === 'fulfilled') await r.value.release();
+  }
+}
+
+async function probe(ep: ExecutionProvider): Promise<OrtBackend> {
+  const b = new OrtBackend(ep);
+  await b.run(PROBE, { x: new ort.Tensor('float32', Float32Array.of(1), [1]) });
+  return b;
+}
+
+export async function createComputeBackend(device: DeviceRequest): Promise<ComputeBackend> {
+  if (device === 'cpu') return probe('cpu');
+  const cudaPossible = cudaProvided() && gpuPresent();
+  if (device === 'cuda') {
+    if (!cudaPossible) {
+      throw new MoeInspectorError('usage', `--device cuda: ${!gpuPresent() ? 'no NVIDIA GPU found' : 'this onnxruntime-node install has no CUDA provider'} (see README, "GPU execution provider")`);
+    }
+    return probe('cuda').catch((e: Error) => {
+      throw new MoeInspectorError('usage', `--device cuda: the CUDA execution provider failed to load (${e.message})`);
+    });
+  }
+  if (cudaPossible) {
+    try {
+      return await probe('cuda');
+    } catch {
+      // fall through to CPU: auto never fails because a GPU stack is incomplete
+    }
+  }
+  return probe('cpu');
+}
+
+export { ort };
