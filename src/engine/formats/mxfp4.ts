@@ -19,8 +19,18 @@ import { MoeInspectorError } from '../errors';
 /** E2M1 codes 0..7 = +0, 0.5, 1, 1.5, 2, 3, 4, 6; 8..15 the same negated (bit 3 is the sign). */
 export const E2M1_VALUES: readonly number[] = [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6];
 
-/** 2^(s-127) for every scale byte, exact in f64; 255 is NaN (E8M0). */
-const SCALE = Float64Array.from({ length: 256 }, (_, s) => (s === 255 ? Number.NaN : 2 ** (s - 127)));
+/**
+ * Every (scale byte, code) value, [256 scales][16 codes]: e2m1 * 2^(s-127) computed exactly in f64
+ * and stored to f32 (exact, or +-Inf on overflow); scale 255 (E8M0 NaN) gives NaN.
+ */
+const SCALED_VALUES = (() => {
+  const t = new Float32Array(256 * 16);
+  for (let s = 0; s < 256; s++) {
+    const scale = s === 255 ? Number.NaN : 2 ** (s - 127);
+    for (let c = 0; c < 16; c++) t[s * 16 + c] = E2M1_VALUES[c]! * scale;
+  }
+  return t;
+})();
 
 export function decodeMxfp4(blocks: Uint8Array, scales: Uint8Array, rows: number, groups: number, where: { file?: string; tensor?: string } = {}): Float32Array {
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(groups) || rows < 0 || groups < 0) {
@@ -29,18 +39,15 @@ export function decodeMxfp4(blocks: Uint8Array, scales: Uint8Array, rows: number
   if (blocks.length !== rows * groups * 16) throw new MoeInspectorError('layout', `MXFP4 blocks hold ${blocks.length} bytes, expected ${rows}x${groups}x16`, where);
   if (scales.length !== rows * groups) throw new MoeInspectorError('layout', `MXFP4 scales hold ${scales.length} bytes, expected ${rows}x${groups}`, where);
   const out = new Float32Array(rows * groups * 32);
-  // Per block: the 16 possible values at this scale (products are exact in f64, then stored to f32
-  // with one rounding that is exact or overflows), then a plain lookup per nibble.
-  const scaled = new Float32Array(16);
+  const lut = SCALED_VALUES;
   for (let g = 0; g < rows * groups; g++) {
-    const sc = SCALE[scales[g]!]!;
-    for (let c = 0; c < 16; c++) scaled[c] = E2M1_VALUES[c]! * sc;
+    const base = scales[g]! * 16; // this block's 16 values
     const b0 = g * 16;
     const o0 = g * 32;
     for (let k = 0; k < 16; k++) {
       const b = blocks[b0 + k]!;
-      out[o0 + 2 * k] = scaled[b & 0x0f]!;
-      out[o0 + 2 * k + 1] = scaled[b >> 4]!;
+      out[o0 + 2 * k] = lut[base + (b & 0x0f)]!;
+      out[o0 + 2 * k + 1] = lut[base + (b >> 4)]!;
     }
   }
   return out;
