@@ -88,6 +88,9 @@ export class SyntheticModel {
   factory(layer: number, p: Projection): ExpertFactory {
     const key = `L${layer}.${p}`;
     let f = this.factories.get(key);
+    // Files are written layer by layer: keeping only one layer's bases and factors bounds memory
+    // for many-layer, GPT-OSS-sized specs (out-of-order reads just recompute, deterministically).
+    if (!f && [...this.factories.keys()].some((k) => !k.startsWith(`L${layer}.`))) this.factories.clear();
     if (!f) {
       const [out, inp] = this.shapeOf(p);
       f = new ExpertFactory(this.seed, key, out, inp, this.structureOf(layer), this.spec.numExperts, p);
