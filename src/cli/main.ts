@@ -2,14 +2,13 @@
  * moe-inspect: a thin shell over the engine. Heavy work runs in the worker process (dist/worker.js);
  * this process parses arguments, shows progress and prints or writes the reports.
  */
-import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { WorkerClient, WorkerJobError } from '../client/worker-client';
+import { WorkerJobError } from '../client/worker-client';
 import { isMoeInspectorError, MoeInspectorError } from '../engine/errors';
 import { parseLayerSpec } from '../engine/analysis/layer-selection';
-import type { DeviceChoice, Job, JobResult, LayerSelection } from '../shared/messages';
+import type { DeviceChoice, LayerSelection } from '../shared/messages';
+import { runInWorker } from './run-in-worker';
 import { formatAnalysis, formatCompare, formatInfo } from './format';
-import { progressPrinter } from './progress';
 import { writeJsonAtomic } from './write-output';
 import { synthCommand } from './synth-command';
 import { overlayCommand } from './overlay-command';
@@ -90,21 +89,7 @@ export function numberOf(v: Values, key: string): number | null {
   return n;
 }
 
-/** Runs one job in a fresh worker with progress on stderr; Ctrl-C cancels it. */
-export async function runInWorker(job: Job): Promise<JobResult> {
-  const client = WorkerClient.start({ workerPath: join(__dirname, 'worker.js') });
-  const progress = progressPrinter();
-  const ac = new AbortController();
-  const onSigint = (): void => ac.abort();
-  process.once('SIGINT', onSigint);
-  try {
-    return await client.run(job, { onProgress: progress.update }, ac.signal);
-  } finally {
-    progress.done();
-    process.off('SIGINT', onSigint);
-    client.dispose();
-  }
-}
+export { runInWorker } from './run-in-worker';
 
 async function emit(v: Values, report: unknown, text: string): Promise<void> {
   if (typeof v['output'] === 'string') {
