@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openCheckpoint } from '../../src/engine/model/open-checkpoint';
+import { openCheckpoint, openCheckpointFromProvider } from '../../src/engine/model/open-checkpoint';
+import type { ByteSource } from '../../src/engine/io/byte-source';
+import type { FileProvider } from '../../src/engine/model/checkpoint';
 import { LocalFolderProvider } from '../../src/engine/model/local-provider';
 import { bf16Bytes, f32Bytes, rawFile, rejectsWith, safetensorsFile, TempDir } from '../formats/helpers';
 
@@ -174,5 +176,47 @@ describe('checkpoint assembly', () => {
     const dir = folder({ 'config.json': CONFIG, 'notes.txt': 'hi' });
     await rejectsWith(openCheckpoint(join(dir, 'notes.txt')), 'usage', 'notes.txt');
     await rejectsWith(openCheckpoint(folder({ 'config.json': '[1]', 'model.safetensors': safetensorsFile([]) })), 'format', 'config.json');
+  });
+
+  it('through any FileProvider: opening reads only the headers; tensor reads fetch just their range', async () => {
+    const files = new Map<string, Uint8Array>(Object.entries({ ...threeShards(), 'config.json': new TextEncoder().encode(CONFIG), 'model.safetensors.index.json': new TextEncoder().encode(indexJson(GOOD_MAP)) }));
+    const reads: string[] = [];
+    let dataBytesRead = 0;
+    const provider: FileProvider = {
+      displayRoot: 'mem:acme/moe',
+      revision: 'c0ffee',
+      async open(name) {
+        const bytes = files.get(name);
+        if (!bytes) return null;
+        const src: ByteSource = {
+          name: `mem:${name}`,
+          size: bytes.length,
+          async read(offset, length) {
+            reads.push(`${name}@${offset}+${length}`);
+            if (offset >= 8) dataBytesRead += length;
+            return bytes.slice(offset, offset + length);
+          },
+          async close() {},
+        };
+        return src;
+      },
+      async readText(name) {
+        const bytes = files.get(name);
+        return bytes ? new TextDecoder().decode(bytes) : null;
+      },
+      async close() {},
+    };
+    const ckpt = await openCheckpointFromProvider(provider, 'acme/moe');
+    assert.equal(ckpt.revision, 'c0ffee');
+    // Per shard: the 8-byte length, then exactly the JSON header; no tensor data.
+    const headerBytes = [...files.entries()].filter(([k]) => k.endsWith('.safetensors')).reduce((a, [, b]) => a + Number(new DataView(b.buffer, b.byteOffset).getBigUint64(0, true)), 0);
+    assert.equal(reads.length, 6);
+    assert.equal(dataBytesRead, headerBytes);
+    reads.length = 0;
+    const e1 = ckpt.tensors.get('e1')!;
+    await ckpt.readTensorBytes('e1', { offset: 4, length: 8 });
+    assert.deepEqual(reads, [`model-00002-of-00003.safetensors@${e1.offset + 4}+8`]);
+    await ckpt.close();
+    await rejectsWith(openCheckpointFromProvider(provider, 'acme/moe', 'absent.safetensors'), 'not-found', 'mem:acme/moe/absent.safetensors', 'file not found');
   });
 });

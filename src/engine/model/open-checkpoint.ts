@@ -35,7 +35,10 @@ export async function openCheckpointFromProvider(provider: FileProvider, source:
   try {
     const headers = await mapLimited([...plan.shards.keys()], HEADER_CONCURRENCY, async (file) => {
       const src = await provider.open(file);
-      if (src === null) throw missingShard(provider, file, plan.shards.get(file)!);
+      if (src === null) {
+        if (plan.singleFile) throw new MoeInspectorError('not-found', 'file not found', { file: `${provider.displayRoot}/${file}` });
+        throw missingShard(provider, file, plan.shards.get(file)!);
+      }
       sources.set(file, src);
       return { file, src, header: await readSafetensorsHeader(src) };
     });
