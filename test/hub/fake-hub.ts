@@ -52,6 +52,9 @@ export class FakeHub {
   /** Body bytes written to sockets (all routes). */
   bytesSent = 0;
   readonly log: RequestLog[] = [];
+  /** File requests being answered right now, and the most at once. */
+  inFlight = 0;
+  peakInFlight = 0;
   private server: Server | null = null;
   private base = '';
 
@@ -85,6 +88,7 @@ export class FakeHub {
   }
 
   resetCounters(): void {
+    this.peakInFlight = 0;
     this.bytesSent = 0;
     this.log.length = 0;
   }
@@ -136,6 +140,9 @@ export class FakeHub {
   }
 
   private async file(req: IncomingMessage, res: ServerResponse, name: string, rev: string, file: string, viaCdn: boolean): Promise<void> {
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    res.once('close', () => this.inFlight--);
     if (this.faults.delayMs) await new Promise((r) => setTimeout(r, this.faults.delayMs));
     const st = this.faults.status;
     if (st && st.times > 0) {
@@ -175,8 +182,7 @@ export class FakeHub {
     if (req.method === 'GET' && short && short.times > 0 && sendBytes > short.bytes) {
       short.times--;
       sendBytes = short.bytes;
-      // Lies consistently: a Content-Length that matches what is sent, a Content-Range that promises more.
-      return this.stream(req, res, 206, path, a, sendBytes, { ...meta, 'content-range': `bytes ${a}-${b}/${size}` }, sendBytes);
+      // A Content-Length that matches what is sent, a Content-Range that promises more.
     }
     return this.stream(req, res, 206, path, a, sendBytes, { ...meta, 'content-range': `bytes ${a}-${b}/${size}` }, sendBytes);
   }

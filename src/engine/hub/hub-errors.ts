@@ -47,8 +47,8 @@ export function authError(ctx: RequestContext, status: number, gated: boolean): 
 }
 
 /**
- * The error for a final (non-retryable) status, or null for a 404 the caller must diagnose
- * (EntryNotFound means "no such file": the caller decides whether that is an error).
+ * The error for a final (non-retryable) status; for a 404, 'entry-not-found' (no such file: the
+ * caller decides whether that is an error) or 'undiagnosed-404' (the server did not say what is missing).
  */
 export function errorForStatus(status: number, headers: Headers, ctx: RequestContext): MoeInspectorError | 'entry-not-found' | 'undiagnosed-404' {
   const code = hubErrorCode(headers);

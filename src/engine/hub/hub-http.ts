@@ -172,8 +172,8 @@ export class HubHttp {
   /**
    * HEAD of a file: size (X-Linked-Size, else Content-Length), commit (X-Repo-Commit) and ETag
    * (X-Linked-Etag, else ETag). A redirect to the CDN is not followed once it carries the size: a
-   * pre-signed CDN URL may refuse HEAD. Null when the file does not exist (EntryNotFound).
-   * `'undiagnosed-404'` when the server answered 404 without saying what is missing.
+   * pre-signed CDN URL may refuse HEAD. `missing: 'entry'` when the file does not exist
+   * (EntryNotFound); `missing: 'undiagnosed'` for a 404 that does not say what is missing.
    */
   async head(url: string, ctx: RequestContext): Promise<FileHead | { missing: 'entry' | 'undiagnosed'; commit: string | null }> {
     return this.withRetries(ctx, async () => {
