@@ -1,7 +1,7 @@
 /** Maps a typed Job onto engine calls. The only place that wires formats, layouts, numerics and reports together. */
 import { MoeInspectorError } from '../engine/errors';
 import type { Checkpoint } from '../engine/model/checkpoint';
-import { resolveModel } from '../engine/model/resolve-model';
+import { resolveModel, transferStatsOf } from '../engine/model/resolve-model';
 import { resolveMoeModel } from '../engine/layouts';
 import { createComputeBackend, type ComputeBackend } from '../engine/numerics/backend';
 import { analyzeModel } from '../engine/analysis/analyze-model';
@@ -97,6 +97,8 @@ async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'de
         execution_provider: backend.executionProvider,
         seconds: (performance.now() - started) / 1000,
         checkpoint_bytes: ckpt.totalBytes,
+        // Hub models only: bytes actually transferred this run (0 when the range cache served all).
+        ...(transferStatsOf(ckpt) ? { bytes_read: transferStatsOf(ckpt)!.bytesFetched } : {}),
       },
     };
   });
