@@ -1,0 +1,94 @@
+/**
+ * npm run bench: the speed and memory goals (never asserted in tests).
+ *   - a GPT-OSS-20B-shaped layer: 32 experts, gate/up/down 2880x2880, MXFP4 with biases
+ *   - an OLMoE-shaped layer: 64 experts, gate/up 1024x2048, down 2048x1024, BF16
+ * Each is generated once into .bench-cache/ (native structure, like the real models), then one
+ * layer is analysed with ALL experts, in this process, timed by stage.
+ * Usage: npm run bench [-- --only gpt-oss|olmoe] [-- --skip-decode]
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateSyntheticCheckpoint, type SynthSpec } from '../src/engine/synth/generate';
+import { openCheckpoint } from '../src/engine/model/open-checkpoint';
+import { resolveMoeModel } from '../src/engine/layouts';
+import { createComputeBackend } from '../src/engine/numerics/backend';
+import { analyzeModel } from '../src/engine/analysis/analyze-model';
+import { DEFAULT_THRESHOLDS } from '../src/engine/report/schema';
+import { runDecodeBench } from './decode-bench';
+
+const CACHE = join(__dirname, '..', '.bench-cache');
+
+const SHAPES: Record<string, SynthSpec> = {
+  'gpt-oss': { family: 'gpt_oss', dtype: 'MXFP4', numLayers: 1, numExperts: 32, hidden: 2880, intermediate: 2880, structure: { kind: 'native' }, seed: 20, expertsOnly: true },
+  olmoe: { family: 'olmoe', dtype: 'BF16', numLayers: 1, numExperts: 64, hidden: 2048, intermediate: 1024, structure: { kind: 'native' }, seed: 7, expertsOnly: true },
+};
+
+const TARGETS: Record<string, number> = { 'gpt-oss': 50, olmoe: 11 };
+
+function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+async function ensureModel(name: string): Promise<string> {
+  const dir = join(CACHE, name);
+  if (!existsSync(join(dir, 'synth-ground-truth.json'))) {
+    const t0 = performance.now();
+    process.stderr.write(`generating ${dir} (once) ...\n`);
+    await generateSyntheticCheckpoint(dir, SHAPES[name]!);
+    process.stderr.write(`  generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+  return dir;
+}
+
+async function benchAnalyze(name: string): Promise<void> {
+  const dir = await ensureModel(name);
+  const backend = await createComputeBackend('auto');
+  const ckpt = await openCheckpoint(dir);
+  const model = resolveMoeModel(ckpt);
+  const stages = new Map<string, number>();
+  let last = performance.now();
+  let lastStage = '';
+  const t0 = performance.now();
+  const report = await analyzeModel(model, { source: dir, revision: null, sharedExperts: false }, backend, {
+    layers: { kind: 'first' },
+    sampleExperts: null,
+    thresholds: DEFAULT_THRESHOLDS,
+    onProgress: (p) => {
+      const now = performance.now();
+      if (lastStage) stages.set(lastStage, (stages.get(lastStage) ?? 0) + (now - last));
+      last = now;
+      lastStage = p.stage;
+      if (p.stage === 'spectra' && process.stderr.isTTY) process.stderr.write(`\r  ${p.message}   `);
+    },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (lastStage) stages.set(lastStage, (stages.get(lastStage) ?? 0) + (performance.now() - last));
+  await ckpt.close();
+  const l = report.layers[0]!;
+  const where = [...stages.entries()].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ');
+  process.stdout.write(
+    `\n${name}-shaped layer: ${model.numExperts} experts x 3 projections ${l.projections.gate!.shape.join('x')}/${l.projections.down!.shape.join('x')}, all experts\n` +
+      `  analyze: ${seconds.toFixed(1)} s (target <= ${TARGETS[name]} s), peak RSS ${peakRssMiB().toFixed(0)} MiB (target < 3072), execution provider ${backend.executionProvider}\n` +
+      `  where the time goes: ${where}\n` +
+      `  verdict ${l.verdict.type} (${l.verdict.confidence}); gate rank ratio ${(100 * l.projections.gate!.rank_ratio).toFixed(1)}%, cosine ${l.projections.gate!.cosine.mean.toFixed(4)}\n`,
+  );
+  await backend.dispose();
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  process.stdout.write(`MoE Inspector bench — ${new Date().toISOString()}, load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  if (!args.includes('--skip-decode')) {
+    for (const r of runDecodeBench()) process.stdout.write(`decode ${JSON.stringify(r)}\n`);
+  }
+  for (const name of Object.keys(SHAPES)) if (!only || only === name) await benchAnalyze(name);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);
