@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { MoeInspectorError } from '../errors';
 import type { ExecutionProvider } from '../report/schema';
-import { buildModel, type NodeSpec, type ValueSpec } from './onnx/graph';
+import { buildModel, type Initializer, type NodeSpec, type ValueSpec } from './onnx/graph';
 
 export type DeviceRequest = 'auto' | ExecutionProvider;
 
@@ -17,6 +17,8 @@ export interface GraphDef {
   readonly inputs: readonly ValueSpec[];
   readonly outputs: readonly ValueSpec[];
   readonly nodes: readonly NodeSpec[];
+  /** Constants baked into the model (slice bounds and the like). */
+  readonly initializers?: readonly Initializer[];
 }
 
 export interface ComputeBackend {
@@ -50,7 +52,7 @@ class OrtBackend implements ComputeBackend {
   private session(g: GraphDef): Promise<ort.InferenceSession> {
     let s = this.sessions.get(g.key);
     if (!s) {
-      s = ort.InferenceSession.create(buildModel(g.key, g.inputs, g.outputs, g.nodes), {
+      s = ort.InferenceSession.create(buildModel(g.key, g.inputs, g.outputs, g.nodes, g.initializers), {
         executionProviders: [this.executionProvider],
         intraOpNumThreads: availableParallelism(),
         graphOptimizationLevel: 'all',

@@ -48,3 +48,35 @@ export function matmulGraph(type: ElemType, rankA: number, rankB: number): Graph
     nodes: [{ op: 'MatMul', inputs: ['A', 'B'], outputs: ['C'] }],
   };
 }
+
+/**
+ * One panel step of the dense -> band reduction (stage one), on the trailing matrix A [p, p]:
+ * with the panel's compact-WY reflectors Q = I - V T V^T (V [p, k], T [k, k] upper triangular),
+ *   X = A V T,  W = X - 1/2 V (T^T V^T X),  A' = Q^T A Q = A - W V^T - V W^T   (one GEMM, inner 2k)
+ * and A' is handed back already cut for the next step: its leading b x b diagonal block, the panel
+ * below it [p-b, b] and the trailing matrix [p-b, p-b] (contiguous, ready to be the next A).
+ */
+export function bandStepGraph(type: ElemType, b: number): GraphDef {
+  const t = (name: string, dims: (number | string)[]) => ({ name, type, dims });
+  const i64 = (name: string, data: number[]) => ({ name, type: 'int64' as const, dims: [data.length], data });
+  const end = 2 ** 53 - 1; // "to the end" for Slice
+  const slice = (input: string, out: string, starts: string, ends: string) => ({ op: 'Slice', inputs: [input, starts, ends, 'axes01'], outputs: [out] });
+  return {
+    key: `bandStep.${type}.${b}`,
+    inputs: [t('A', ['p', 'p']), t('V', ['p', 'k']), t('T', ['k', 'k'])],
+    outputs: [t('diag', [b, b]), t('panel', ['q', b]), t('trail', ['q', 'q'])],
+    initializers: [i64('axes01', [0, 1]), i64('zero2', [0, 0]), i64('b2', [b, b]), i64('end2', [end, end]), i64('b_end', [end, b]), i64('b_zero', [b, 0])],
+    nodes: [
+      { op: 'MatMul', inputs: ['V', 'T'], outputs: ['VT'] },
+      { op: 'MatMul', inputs: ['A', 'VT'], outputs: ['X'] },
+      { op: 'Gemm', inputs: ['VT', 'X'], outputs: ['M'], attrs: [{ name: 'transA', int: 1 }] },
+      { op: 'Gemm', inputs: ['V', 'M', 'X'], outputs: ['W'], attrs: [{ name: 'alpha', float: -0.5 }, { name: 'beta', float: 1 }] },
+      { op: 'Concat', inputs: ['W', 'V'], outputs: ['L'], attrs: [{ name: 'axis', int: 1 }] },
+      { op: 'Concat', inputs: ['V', 'W'], outputs: ['R'], attrs: [{ name: 'axis', int: 1 }] },
+      { op: 'Gemm', inputs: ['L', 'R', 'A'], outputs: ['A1'], attrs: [{ name: 'alpha', float: -1 }, { name: 'beta', float: 1 }, { name: 'transB', int: 1 }] },
+      slice('A1', 'diag', 'zero2', 'b2'),
+      slice('A1', 'panel', 'b_zero', 'b_end'),
+      slice('A1', 'trail', 'b2', 'end2'),
+    ],
+  };
+}

@@ -5,7 +5,15 @@
 import { ProtoWriter } from './protobuf';
 
 export type ElemType = 'float32' | 'float64';
-const ELEM: Record<ElemType, number> = { float32: 1, float64: 11 };
+const ELEM: Record<ElemType | 'int64', number> = { float32: 1, float64: 11, int64: 7 };
+
+/** A constant baked into the graph (TensorProto with raw little-endian data): slice bounds, scalars. */
+export interface Initializer {
+  readonly name: string;
+  readonly type: ElemType | 'int64';
+  readonly dims: readonly number[];
+  readonly data: readonly number[];
+}
 
 /** A dimension: a fixed size or a symbolic name (dynamic). */
 export type Dim = number | string;
@@ -51,10 +59,29 @@ function node(n: NodeSpec, i: number): ProtoWriter {
   return w;
 }
 
-export function buildModel(name: string, inputs: readonly ValueSpec[], outputs: readonly ValueSpec[], nodes: readonly NodeSpec[]): Uint8Array {
+function rawData(init: Initializer): Uint8Array {
+  const width = init.type === 'float32' ? 4 : 8;
+  const out = new Uint8Array(init.data.length * width);
+  const view = new DataView(out.buffer);
+  init.data.forEach((x, i) => {
+    if (init.type === 'int64') view.setBigInt64(i * 8, BigInt(x), true);
+    else if (init.type === 'float64') view.setFloat64(i * 8, x, true);
+    else view.setFloat32(i * 4, x, true);
+  });
+  return out;
+}
+
+function tensorProto(init: Initializer): ProtoWriter {
+  const w = new ProtoWriter();
+  for (const d of init.dims) w.int(1, d); // dims
+  return w.int(2, ELEM[init.type]).string(8, init.name).bytes(9, rawData(init)); // data_type, name, raw_data
+}
+
+export function buildModel(name: string, inputs: readonly ValueSpec[], outputs: readonly ValueSpec[], nodes: readonly NodeSpec[], initializers: readonly Initializer[] = []): Uint8Array {
   const graph = new ProtoWriter();
   nodes.forEach((n, i) => graph.message(1, node(n, i)));
   graph.string(2, name);
+  for (const init of initializers) graph.message(5, tensorProto(init));
   for (const v of inputs) graph.message(11, valueInfo(v));
   for (const v of outputs) graph.message(12, valueInfo(v));
   return new ProtoWriter()

@@ -1,0 +1,187 @@
+/**
+ * Stage one of the two-stage symmetric reduction: dense symmetric -> band (lower bandwidth b), the
+ * blocked Householder scheme of LAPACK's sy2sb. Each panel of b columns is QR-factorised in
+ * float64 in JS (O(p b^2), small), and the two-sided trailing update Q^T A Q, where all the O(n^3)
+ * work is, runs as matrix-matrix products in ONNX Runtime (graphs.ts, bandStepGraph).
+ */
+import { ort, type ComputeBackend } from './backend';
+import { BandMatrix } from './band-tridiagonal';
+import { bandStepGraph } from './graphs';
+import { reflect } from './householder';
+import type { ElemType } from './onnx/graph';
+
+type Real = Float32Array | Float64Array;
+
+/** The panel's reflectors in compact WY form, Q = H_0 ... H_{k-1} = I - V T V^T, and its R factor. */
+interface PanelQR {
+  readonly rows: number;
+  readonly k: number;
+  readonly v: Float64Array; // [rows, k] row-major, unit lower trapezoidal
+  readonly t: Float64Array; // [k, k] upper triangular
+  readonly r: Float64Array; // [k, b] row-major, upper trapezoidal
+  readonly identity: boolean; // every tau was 0: Q = I, no update needed
+}
+
+/** Householder QR of the row-major panel [rows, b] (copied to float64 column-major first). */
+export function panelQR(panel: ArrayLike<number>, rows: number, b: number): PanelQR {
+  const pc = new Float64Array(rows * b);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < b; j++) pc[j * rows + i] = panel[i * b + j]!;
+  const k = Math.min(rows, b);
+  const tau = new Float64Array(k);
+  const v = new Float64Array(rows);
+  for (let j = 0; j < k; j++) {
+    const col = j * rows;
+    const len = rows - j;
+    tau[j] = reflect(pc, col + j, 1, len, v);
+    pc.set(v.subarray(1, len), col + j + 1); // keep v below the diagonal, R on and above it
+    if (tau[j] === 0) continue;
+    for (let c = j + 1; c < b; c++) {
+      const cc = c * rows + j;
+      let s = pc[cc]!;
+      for (let i = 1; i < len; i++) s += v[i]! * pc[cc + i]!;
+      s *= tau[j]!;
+      pc[cc]! -= s;
+      for (let i = 1; i < len; i++) pc[cc + i]! -= s * v[i]!;
+    }
+  }
+  const vOut = new Float64Array(rows * k);
+  for (let j = 0; j < k; j++) {
+    vOut[j * k + j] = 1;
+    for (let i = j + 1; i < rows; i++) vOut[i * k + j] = pc[j * rows + i]!;
+  }
+  const r = new Float64Array(k * b);
+  for (let i = 0; i < k; i++) for (let j = i; j < b; j++) r[i * b + j] = pc[j * rows + i]!;
+  return { rows, k, v: vOut, t: triangularFactor(pc, rows, k, tau), r, identity: tau.every((x) => x === 0) };
+}
+
+/** T of the compact WY form (LAPACK larft, forward, columnwise): T[0:j, j] = -tau_j T[0:j, 0:j] V[:, 0:j]^T v_j. */
+function triangularFactor(pc: Float64Array, rows: number, k: number, tau: Float64Array): Float64Array {
+  const t = new Float64Array(k * k);
+  const z = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    t[j * k + j] = tau[j]!;
+    if (tau[j] === 0) continue;
+    // z_i = v_i . v_j over rows >= j (v_j is zero above row j, one at row j)
+    for (let i = 0; i < j; i++) {
+      const ci = i * rows;
+      const cj = j * rows;
+      let s = pc[ci + j]!;
+      for (let r = j + 1; r < rows; r++) s += pc[ci + r]! * pc[cj + r]!;
+      z[i] = s;
+    }
+    for (let i = 0; i < j; i++) {
+      let s = 0;
+      for (let l = i; l < j; l++) s += t[i * k + l]! * z[l]!;
+      t[i * k + j] = -tau[j]! * s;
+    }
+  }
+  return t;
+}
+
+/** Lower triangle of the row-major block [size, size] (leading dimension ld) into the band at offset (o, o). */
+function storeDiagonalBlock(band: BandMatrix, block: ArrayLike<number>, ld: number, size: number, o: number): void {
+  for (let j = 0; j < size; j++) for (let i = j; i < size; i++) band.set(o + i, o + j, block[i * ld + j]!);
+}
+
+/** R (upper trapezoidal [k, b]) sits below the diagonal block: A(o+b+i, o+j) = R[i, j]. */
+function storePanelR(band: BandMatrix, qr: PanelQR, b: number, o: number): void {
+  for (let i = 0; i < qr.k; i++) for (let j = i; j < b; j++) band.set(o + b + i, o + j, qr.r[i * b + j]!);
+}
+
+/** Q^T A Q for a small trailing block, in JS float64 (the last step, p <= b: not worth a session call). */
+function smallTwoSidedUpdate(a: Float64Array, p: number, qr: PanelQR): void {
+  const { k, v, t } = qr;
+  const vt = new Float64Array(p * k);
+  for (let i = 0; i < p; i++) for (let j = 0; j < k; j++) {
+    let s = 0;
+    for (let l = 0; l <= j; l++) s += v[i * k + l]! * t[l * k + j]!;
+    vt[i * k + j] = s;
+  }
+  const x = new Float64Array(p * k);
+  for (let i = 0; i < p; i++) for (let j = 0; j < k; j++) {
+    let s = 0;
+    for (let l = 0; l < p; l++) s += a[i * p + l]! * vt[l * k + j]!;
+    x[i * k + j] = s;
+  }
+  const m = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) {
+    let s = 0;
+    for (let l = 0; l < p; l++) s += vt[l * k + i]! * x[l * k + j]!;
+    m[i * k + j] = s;
+  }
+  for (let i = 0; i < p; i++) for (let j = 0; j < k; j++) {
+    let s = 0;
+    for (let l = 0; l < k; l++) s += v[i * k + l]! * m[l * k + j]!;
+    x[i * k + j]! -= 0.5 * s; // x is now W
+  }
+  for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) {
+    let s = 0;
+    for (let l = 0; l < k; l++) s += x[i * k + l]! * v[j * k + l]! + v[i * k + l]! * x[j * k + l]!;
+    a[i * p + j]! -= s;
+  }
+}
+
+function tensor(type: ElemType, data: Float64Array, dims: number[]): ort.Tensor {
+  return type === 'float32' ? new ort.Tensor('float32', Float32Array.from(data), dims) : new ort.Tensor('float64', data, dims);
+}
+
+/** Time spent per part, for the bench (milliseconds, accumulated). */
+export interface ReductionTimes {
+  panelMs: number;
+  updateMs: number;
+}
+
+/**
+ * Reduces the symmetric n x n matrix `a` (row-major, full, both triangles) to a band matrix with the
+ * same eigenvalues. `a` is not modified. Updates run in `type` precision in ORT; panels in float64.
+ */
+export async function denseToBand(backend: ComputeBackend, a: Real, n: number, b: number, type: ElemType, times?: ReductionTimes): Promise<BandMatrix> {
+  const band = new BandMatrix(n, b);
+  if (n <= b + 1) {
+    storeDiagonalBlock(band, a, n, n, 0);
+    return band;
+  }
+  const graph = bandStepGraph(type, b);
+  // Split the input into the first diagonal block, the panel below it and the trailing matrix.
+  let p = n; // size of the matrix still to reduce, at offset o = n - p
+  let panel: ArrayLike<number> = cut(a, n, b, n - b, 0, b);
+  let trail: Real = cut(a, n, b, n - b, b, n - b) as Real;
+  storeDiagonalBlock(band, a, n, b, 0);
+  for (;;) {
+    const o = n - p;
+    const q = p - b; // rows of the panel = size of the trailing matrix
+    let t0 = performance.now();
+    const qr = panelQR(panel, q, b);
+    storePanelR(band, qr, b, o);
+    if (times) times.panelMs += performance.now() - t0;
+    if (q <= b) {
+      // last step: the trailing matrix is one diagonal block
+      const last = Float64Array.from(trail);
+      if (!qr.identity) smallTwoSidedUpdate(last, q, qr);
+      storeDiagonalBlock(band, last, q, q, o + b);
+      return band;
+    }
+    t0 = performance.now();
+    const out = qr.identity
+      ? { diag: cut(trail, q, 0, b, 0, b), panel: cut(trail, q, b, q - b, 0, b), trail: cut(trail, q, b, q - b, b, q - b) }
+      : await runStep(backend, graph, type, trail, q, qr);
+    if (times) times.updateMs += performance.now() - t0;
+    storeDiagonalBlock(band, out.diag, b, b, o + b);
+    panel = out.panel;
+    trail = out.trail as Real;
+    p = q;
+  }
+}
+
+async function runStep(backend: ComputeBackend, graph: ReturnType<typeof bandStepGraph>, type: ElemType, trail: Real, q: number, qr: PanelQR): Promise<{ diag: Real; panel: Real; trail: Real }> {
+  const A = type === 'float32' ? new ort.Tensor('float32', trail as Float32Array, [q, q]) : new ort.Tensor('float64', trail as Float64Array, [q, q]);
+  const out = await backend.run(graph, { A, V: tensor(type, qr.v, [q, qr.k]), T: tensor(type, qr.t, [qr.k, qr.k]) });
+  return { diag: out['diag']!.data as Real, panel: out['panel']!.data as Real, trail: out['trail']!.data as Real };
+}
+
+/** Rows r0..r0+rows-1, columns c0..c0+cols-1 of the row-major matrix (leading dimension ld), as a new contiguous array. */
+function cut(a: Real, ld: number, r0: number, rows: number, c0: number, cols: number): Real {
+  const out = a instanceof Float32Array ? new Float32Array(rows * cols) : new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) out.set(a.subarray((r0 + i) * ld + c0, (r0 + i) * ld + c0 + cols), i * cols);
+  return out;
+}
