@@ -5,6 +5,7 @@
  * work is, runs as matrix-matrix products in ONNX Runtime (graphs.ts, bandStepGraph).
  */
 import { ort, type ComputeBackend } from './backend';
+import { throwIfCancelled } from './cancel';
 import { BandMatrix } from './band-tridiagonal';
 import { bandStepGraph } from './graphs';
 import { reflect } from './householder';
@@ -135,7 +136,15 @@ export interface ReductionTimes {
  * Reduces the symmetric n x n matrix `a` (row-major, full, both triangles) to a band matrix with the
  * same eigenvalues. `a` is not modified. Updates run in `type` precision in ORT; panels in float64.
  */
-export async function denseToBand(backend: ComputeBackend, a: Real, n: number, b: number, type: ElemType, times?: ReductionTimes): Promise<BandMatrix> {
+export async function denseToBand(
+  backend: ComputeBackend,
+  a: Real,
+  n: number,
+  b: number,
+  type: ElemType,
+  opts: { times?: ReductionTimes; signal?: AbortSignal } = {},
+): Promise<BandMatrix> {
+  const { times, signal } = opts;
   const band = new BandMatrix(n, b);
   if (n <= b + 1) {
     storeDiagonalBlock(band, a, n, n, 0);
@@ -148,6 +157,7 @@ export async function denseToBand(backend: ComputeBackend, a: Real, n: number, b
   let trail: Real = cut(a, n, b, n - b, b, n - b) as Real;
   storeDiagonalBlock(band, a, n, b, 0);
   for (;;) {
+    throwIfCancelled(signal);
     const o = n - p;
     const q = p - b; // rows of the panel = size of the trailing matrix
     let t0 = performance.now();

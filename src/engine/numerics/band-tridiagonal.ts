@@ -22,9 +22,22 @@ export class BandMatrix {
   constructor(
     readonly n: number,
     readonly b: number,
+    a?: Float64Array,
   ) {
     this.stride = Math.max(1, 2 * b);
-    this.a = new Float64Array(n * (this.stride + 1)); // column j spans a[j*(2b+1) .. j*(2b+1)+2b]
+    const size = BandMatrix.size(n, b);
+    if (a !== undefined && a.length !== size) throw new RangeError(`band buffer has ${a.length} values, n=${n} b=${b} needs ${size}`);
+    this.a = a ?? new Float64Array(size);
+  }
+
+  /** Values needed: column j spans a[j*(2b+1) .. j*(2b+1)+2b]. */
+  static size(n: number, b: number): number {
+    return n * (Math.max(1, 2 * b) + 1);
+  }
+
+  /** A band matrix over an existing buffer (one sent to a worker thread). */
+  static wrap(n: number, b: number, a: Float64Array): BandMatrix {
+    return new BandMatrix(n, b, a);
   }
 
   get(i: number, j: number): number {

@@ -1,21 +1,23 @@
 /**
- * A small pool of worker threads solving symmetric eigenproblems, so both cores work: the JS
- * eigen-solver is single-threaded, and ONNX Runtime computes the next Gram matrices meanwhile.
- * Falls back to solving inline where threads cannot start.
+ * A small pool of worker threads for the JS stages of symmetric eigenproblems (bulge chasing,
+ * tridiagonal QL, small dense solves), so both cores work: the main thread drives ONNX Runtime
+ * (whose session.run blocks it) while a worker chases the previous expert's band. Falls back to
+ * solving inline where threads cannot start (no thread script beside this module).
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { symmetricEigenvalues } from './symmetric-eigen';
+import { solveEigenJob, type EigenJob, type EigenResult } from './eigen-job';
 
-interface Task {
-  resolve: (ev: Float64Array) => void;
-  reject: (e: Error) => void;
+interface Pending {
+  readonly job: EigenJob & { id: number };
+  readonly resolve: (r: EigenResult) => void;
+  readonly reject: (e: Error) => void;
 }
 
 function threadScript(): string | null {
-  // Bundled: dist/eigen-thread.js beside dist/worker.js. From sources (tests): the .ts next to this file.
+  // Bundled: dist/eigen-thread.js beside the bundle. From sources (tests, tsx): the .ts next to this file.
   for (const f of [join(__dirname, 'eigen-thread.js'), join(__dirname, 'eigen-thread.ts')]) if (existsSync(f)) return f;
   return null;
 }
@@ -23,35 +25,31 @@ function threadScript(): string | null {
 export class EigenPool {
   private readonly idle: Worker[] = [];
   private readonly all: Worker[] = [];
-  private readonly queue: { id: number; n: number; a: Float64Array }[] = [];
-  private readonly tasks = new Map<number, Task>();
-  private readonly busy = new Map<Worker, number>();
-  private readonly busyJobs = new Map<number, { id: number; n: number; a: Float64Array }>();
+  private readonly queue: Pending[] = [];
+  private readonly running = new Map<Worker, Pending>();
   private nextId = 1;
 
-  constructor(size = availableParallelism()) {
+  constructor(size = Math.max(1, availableParallelism() - 1)) {
     const script = threadScript();
     if (script === null) return;
-    for (let i = 0; i < size; i++) {
-      // From sources (tests run under tsx) the thread registers the TypeScript loader itself.
-      const w = script.endsWith('.ts')
-        ? new Worker(`require('tsx/cjs'); require(${JSON.stringify(script)});`, { eval: true })
-        : new Worker(script);
-      w.unref();
-      w.on('message', (m: { id: number; ev?: Float64Array; error?: string }) => this.done(w, m));
-      w.on('error', (e) => this.fail(e));
-      this.all.push(w);
-      this.idle.push(w);
-    }
+    for (let i = 0; i < size; i++) this.spawn(script);
   }
 
-  /** Eigenvalues (descending) of the symmetric n x n matrix `a` (lower triangle read; the buffer is transferred). */
-  eigenvalues(a: Float64Array, n: number): Promise<Float64Array> {
-    if (this.all.length === 0) return Promise.resolve(symmetricEigenvalues(a, n));
+  private spawn(script: string): void {
+    // From sources the thread needs the TypeScript loader the main thread was started with.
+    const w = new Worker(script, script.endsWith('.ts') ? { execArgv: [...process.execArgv, '--import', 'tsx'] } : {});
+    w.unref(); // an idle pool never keeps the process alive
+    w.on('message', (m: { id: number; result?: EigenResult; error?: string }) => this.done(w, m));
+    w.on('error', (e) => this.crashed(w, e));
+    this.all.push(w);
+    this.idle.push(w);
+  }
+
+  /** Eigenvalues, descending. The job's buffer is copied to the thread (a band is small), so a crashed thread's job can still run inline. */
+  solve(job: EigenJob): Promise<EigenResult> {
+    if (this.all.length === 0) return Promise.resolve().then(() => solveEigenJob(job));
     return new Promise((resolve, reject) => {
-      const id = this.nextId++;
-      this.tasks.set(id, { resolve, reject });
-      this.queue.push({ id, n, a });
+      this.queue.push({ job: { ...job, id: this.nextId++ }, resolve, reject });
       this.pump();
     });
   }
@@ -59,40 +57,31 @@ export class EigenPool {
   private pump(): void {
     while (this.idle.length > 0 && this.queue.length > 0) {
       const w = this.idle.pop()!;
-      const job = this.queue.shift()!;
-      this.busy.set(w, job.id);
-      this.busyJobs.set(job.id, job);
-      w.postMessage(job); // copied, not transferred: a dead thread's task can still be solved inline
+      const p = this.queue.shift()!;
+      this.running.set(w, p);
+      w.ref(); // busy: keep the process alive until the answer arrives
+      w.postMessage(p.job);
     }
   }
 
-  private done(w: Worker, m: { id: number; ev?: Float64Array; error?: string }): void {
-    this.busy.delete(w);
-    this.busyJobs.delete(m.id);
+  private done(w: Worker, m: { id: number; result?: EigenResult; error?: string }): void {
+    const p = this.running.get(w);
+    this.running.delete(w);
+    w.unref();
     this.idle.push(w);
-    const t = this.tasks.get(m.id);
-    this.tasks.delete(m.id);
-    if (t) m.ev ? t.resolve(m.ev) : t.reject(new Error(m.error ?? 'eigen thread failed'));
+    if (p) m.result ? p.resolve(m.result) : p.reject(new Error(m.error ?? 'eigen thread failed'));
     this.pump();
   }
 
-  /** A thread died: its task and everything queued are solved inline instead, and the pool stops using threads. */
-  private fail(e: Error): void {
-    void e; // the work is redone inline, where a real error would surface again
-    this.busy.clear();
-    this.all.splice(0, this.all.length).forEach((x) => void x.terminate());
-    this.idle.length = 0;
-    const orphans = [...this.busyJobs.values(), ...this.queue.splice(0)];
-    this.busyJobs.clear();
-    for (const job of orphans) {
-      const t = this.tasks.get(job.id);
-      this.tasks.delete(job.id);
-      try {
-        t?.resolve(symmetricEigenvalues(job.a, job.n));
-      } catch (err) {
-        t?.reject(err as Error);
-      }
-    }
+  private crashed(w: Worker, _e: Error): void {
+    // A thread that dies (e.g. cannot load) must not fail the analysis: its job runs inline.
+    const p = this.running.get(w);
+    this.running.delete(w);
+    if (p) Promise.resolve().then(() => solveEigenJob(p.job)).then(p.resolve, p.reject);
+    const i = this.all.indexOf(w);
+    if (i >= 0) this.all.splice(i, 1);
+    // remaining queued jobs run on the other threads, or inline when none is left
+    if (this.all.length === 0) for (const p of this.queue.splice(0)) Promise.resolve().then(() => solveEigenJob(p.job)).then(p.resolve, p.reject);
   }
 
   async dispose(): Promise<void> {
@@ -103,6 +92,7 @@ export class EigenPool {
 }
 
 let shared: EigenPool | null = null;
+/** One pool per process, created on first use. */
 export function sharedEigenPool(): EigenPool {
   return (shared ??= new EigenPool());
 }

@@ -1,12 +1,12 @@
-/** Worker-thread entry: eigenvalues of symmetric matrices, off the main thread so ONNX Runtime and this run side by side. */
+/** Worker-thread entry: the JS stages of symmetric eigenproblems, off the main thread so ONNX Runtime and they run side by side. */
 import { parentPort } from 'node:worker_threads';
-import { symmetricEigenvalues } from './symmetric-eigen';
+import { solveEigenJob, type EigenJob } from './eigen-job';
 
-parentPort?.on('message', (msg: { id: number; n: number; a: Float64Array }) => {
+parentPort?.on('message', (job: EigenJob & { id: number }) => {
   try {
-    const ev = symmetricEigenvalues(msg.a, msg.n);
-    parentPort!.postMessage({ id: msg.id, ev }, [ev.buffer as ArrayBuffer]);
+    const result = solveEigenJob(job);
+    parentPort!.postMessage({ id: job.id, result }, [result.ev.buffer as ArrayBuffer]);
   } catch (e) {
-    parentPort!.postMessage({ id: msg.id, error: (e as Error).message });
+    parentPort!.postMessage({ id: job.id, error: (e as Error).message });
   }
 });

@@ -1,16 +1,23 @@
 /**
- * The per-projection metrics of type detection, over all experts:
- *   base = mean of all E experts; delta_j = W_j - base
- *   singular values of delta_j = sqrt of the eigenvalues of its Gram on the smaller side (ORT MatMul,
- *   then the symmetric eigen-solver); effective rank at t = smallest k with cumulative s^2 share >= t
- *   cosine = inner products of the flattened RAW weights (ORT), normalised; mean / population std over i<j.
+ * The per-projection metrics of type detection, over all E experts of one projection:
+ *   base = mean of all E experts (float64 accumulation); delta_j = W_j - base
+ *   singular values of delta_j = sqrt(max(eig, 0)) of its Gram on the smaller side (D D^T or D^T D,
+ *     min(out, in) square; ORT), eigenvalues by the two-stage symmetric solver
+ *   effective rank at t = smallest k in 1..maxRank with sum_{i<=k} s_i^2 / sum s_i^2 >= t
+ *     (energies from clipped eigenvalues; an all-zero delta has rank 0)
+ *   cosine = <W_i, W_j> / (|W_i| |W_j|) over the flattened RAW weights, all experts; mean and
+ *     population std over the pairs i < j
+ *   norms: Frobenius.
  */
 import { MoeInspectorError } from '../errors';
 import type { ExpertMatrix } from '../layouts/types';
 import { ort, type ComputeBackend } from './backend';
+import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
+import { reduceGram } from './gram-spectrum';
 import { deltaGramGraph, rowGramGraph } from './graphs';
 import type { ElemType } from './onnx/graph';
+import type { ExecutionProvider } from '../report/schema';
 
 export const ENERGY_THRESHOLDS = ['0.9', '0.95', '0.99'] as const;
 export type EnergyThreshold = (typeof ENERGY_THRESHOLDS)[number];
@@ -19,12 +26,33 @@ export interface ProjectionMetrics {
   readonly shape: [number, number];
   readonly maxRank: number;
   readonly expertsAnalyzed: number[];
+  /** Per analysed expert, descending, length maxRank. */
   readonly singularValues: Float64Array[];
   readonly effectiveRank: Record<EnergyThreshold, number[]>;
   readonly cosine: { mean: number; std: number; matrix: number[][] };
+  /** Frobenius norms of every expert's raw weight. */
   readonly expertNorms: number[];
+  /** Frobenius norms of the analysed experts' deltas. */
   readonly deltaNorms: number[];
+  /** Singular values below this are at the solver's noise level (see singularValueFloor()). */
   readonly singularValueFloor: number;
+  /** Which ONNX Runtime execution provider ran the matrix products. */
+  readonly executionProvider: ExecutionProvider;
+}
+
+/** Where the time went, in milliseconds (accumulated; the worker parts overlap the main thread). */
+export interface MetricsTimings {
+  gramMs: number;
+  panelMs: number; // stage one: panel QR in JS
+  updateMs: number; // stage one: trailing updates in ORT
+  chaseMs: number; // stage two: bulge chasing (worker thread)
+  qlMs: number; // tridiagonal QL (worker thread)
+  cosineMs: number;
+  normsMs: number;
+}
+
+export function emptyTimings(): MetricsTimings {
+  return { gramMs: 0, panelMs: 0, updateMs: 0, chaseMs: 0, qlMs: 0, cosineMs: 0, normsMs: 0 };
 }
 
 export interface MetricsOptions {
@@ -32,35 +60,40 @@ export interface MetricsOptions {
   readonly analyze?: readonly number[];
   readonly signal?: AbortSignal;
   readonly onProgress?: (done: number, total: number) => void;
-  /** Gram precision: float32 (default, fast) or float64 (reference checks). */
+  /** Gram and stage-one precision: float32 (default, fast) or float64 (reference checks). */
   readonly precision?: ElemType;
+  /** Stage-one band width (tuning and tests of the banded path). */
+  readonly band?: number;
+  readonly timings?: MetricsTimings;
 }
 
-const EPS32 = 2 ** -23;
-
-function checkCancelled(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
-}
+/** How many reduced experts may wait for the eigen pool: bounds memory (each is a band, n(2b+1) doubles). */
+const MAX_WAITING = 4;
 
 export function meanExpert(experts: readonly ExpertMatrix[]): Float32Array {
   const n = experts[0]!.data.length;
   const acc = new Float64Array(n);
-  for (const e of experts) for (let i = 0; i < n; i++) acc[i]! += e.data[i]!;
+  for (const e of experts) {
+    const d = e.data;
+    for (let i = 0; i < n; i++) acc[i]! += d[i]!;
+  }
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = acc[i]! / experts.length;
   return out;
 }
 
-function norm(x: Float32Array, minus?: Float32Array): number {
+function frobenius(x: Float32Array, minus?: Float32Array): number {
   let s = 0;
-  for (let i = 0; i < x.length; i++) {
-    const v = minus ? x[i]! - minus[i]! : x[i]!;
-    s += v * v;
-  }
+  if (minus) {
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]! - minus[i]!;
+      s += v * v;
+    }
+  } else for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
   return Math.sqrt(s);
 }
 
-/** Smallest k (1-based) whose cumulative share of sum(s^2) reaches t; 0 for an all-zero spectrum. */
+/** Smallest k (1-based) whose cumulative share of the clipped eigenvalue sum reaches t; 0 for an all-zero spectrum. */
 export function effectiveRank(eigenvaluesDesc: ArrayLike<number>, t: number): number {
   let total = 0;
   for (let i = 0; i < eigenvaluesDesc.length; i++) total += Math.max(0, eigenvaluesDesc[i]!);
@@ -68,19 +101,32 @@ export function effectiveRank(eigenvaluesDesc: ArrayLike<number>, t: number): nu
   let cum = 0;
   for (let i = 0; i < eigenvaluesDesc.length; i++) {
     cum += Math.max(0, eigenvaluesDesc[i]!);
-    if (cum / total >= t) return i + 1;
+    if (cum >= t * total) return i + 1;
   }
-  return eigenvaluesDesc.length;
+  return eigenvaluesDesc.length; // rounding can leave cum a hair below total
+}
+
+/**
+ * The resolution of Gram-derived singular values: sigma_max * sqrt(eps * sqrt(k) * 4) with k the
+ * inner (summed) dimension of the Gram and eps of its precision. Rounding in the Gram and the
+ * reduction perturbs eigenvalues of D^T D by about eps * sqrt(k) * sigma_max^2 (random-walk
+ * accumulation; the factor 4 covers the reduction), so |s_computed - s_true| stays below this
+ * value and singular values under it are noise. Checked in test/numerics on constructed spectra.
+ */
+export function singularValueFloor(sigmaMax: number, inner: number, precision: ElemType): number {
+  const eps = precision === 'float64' ? 2 ** -52 : 2 ** -23;
+  return sigmaMax * Math.sqrt(4 * eps * Math.sqrt(inner));
 }
 
 async function cosineMatrix(backend: ComputeBackend, experts: readonly ExpertMatrix[], norms: number[], signal?: AbortSignal): Promise<ProjectionMetrics['cosine']> {
   const E = experts.length;
   const n = experts[0]!.data.length;
-  const chunk = Math.max(1, Math.min(n, Math.floor((64 << 20) / (4 * E)))); // ~64 MB per call
+  // Inner products accumulated over column chunks: float32 inside a chunk (ORT), float64 across chunks.
+  const chunk = Math.max(1, Math.min(n, Math.floor((32 << 20) / (4 * E))));
   const gram = new Float64Array(E * E);
   const x = new Float32Array(E * chunk);
   for (let c0 = 0; c0 < n; c0 += chunk) {
-    checkCancelled(signal);
+    throwIfCancelled(signal);
     const c = Math.min(chunk, n - c0);
     const view = c === chunk ? x : new Float32Array(E * c);
     for (let j = 0; j < E; j++) view.set(experts[j]!.data.subarray(c0, c0 + c), j * c);
@@ -105,7 +151,7 @@ async function cosineMatrix(backend: ComputeBackend, experts: readonly ExpertMat
   return { mean, std, matrix };
 }
 
-/** Delta spectra (eigenvalues of the Gram, descending) for the chosen experts; Grams in ORT, eigenproblems on the pool. */
+/** Delta spectra (eigenvalues of the Gram, descending) for the chosen experts: Gram and stage one in ORT here, the rest on the pool. */
 async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMatrix[], base: Float32Array, indices: readonly number[], opts: MetricsOptions): Promise<Float64Array[]> {
   const { rows, cols } = experts[0]!;
   const side = rows <= cols ? 'rows' : 'cols';
@@ -114,57 +160,78 @@ async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMat
   const graph = deltaGramGraph(type, side);
   const baseT = type === 'float32' ? new ort.Tensor('float32', base, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(base), [rows, cols]);
   const pool = sharedEigenPool();
+  const timings = opts.timings;
   const results: Promise<Float64Array>[] = [];
+  const waiting = new Set<Promise<unknown>>();
   let done = 0;
-  const inFlight = new Set<Promise<unknown>>();
   for (const j of indices) {
-    checkCancelled(opts.signal);
-    // Bound memory: at most a few Gram matrices wait for the eigen-solver at once.
-    while (inFlight.size >= 3) await Promise.race(inFlight);
+    throwIfCancelled(opts.signal);
+    while (waiting.size >= MAX_WAITING) await Promise.race(waiting);
+    const t0 = performance.now();
     const w = experts[j]!.data;
     const feed = type === 'float32' ? new ort.Tensor('float32', w, [1, rows, cols]) : new ort.Tensor('float64', Float64Array.from(w), [1, rows, cols]);
-    const out = await backend.run(graph, { W: feed, base: baseT });
-    const g = Float64Array.from(out['G']!.data as Float32Array | Float64Array);
-    const p = pool.eigenvalues(g, k).then((ev) => {
+    const gram = (await backend.run(graph, { W: feed, base: baseT }))['G']!.data as Float32Array | Float64Array;
+    if (timings) timings.gramMs += performance.now() - t0;
+    const job = await reduceGram(backend, gram, k, type, { band: opts.band, times: timings, signal: opts.signal });
+    const p = pool.solve(job).then((r) => {
+      if (timings) {
+        timings.chaseMs += r.chaseMs;
+        timings.qlMs += r.qlMs;
+      }
       opts.onProgress?.(++done, indices.length);
-      return ev;
+      return r.ev;
     });
-    const tracked = p.finally(() => inFlight.delete(tracked));
-    inFlight.add(tracked);
+    const tracked = p.finally(() => waiting.delete(tracked));
+    tracked.catch(() => undefined); // failures surface through Promise.all below
+    waiting.add(tracked);
     results.push(p);
   }
   const spectra = await Promise.all(results);
-  checkCancelled(opts.signal);
+  throwIfCancelled(opts.signal);
   return spectra;
 }
 
-export async function projectionMetrics(backend: ComputeBackend, experts: readonly ExpertMatrix[], opts: MetricsOptions = {}): Promise<ProjectionMetrics> {
-  if (experts.length < 2) throw new MoeInspectorError('usage', `need at least 2 experts, got ${experts.length}`);
+function checkExperts(experts: readonly ExpertMatrix[], indices: readonly number[]): void {
+  if (experts.length < 2) throw new MoeInspectorError('usage', `projection metrics need at least 2 experts, got ${experts.length}`);
   const { rows, cols } = experts[0]!;
   for (const [j, e] of experts.entries()) {
-    if (e.rows !== rows || e.cols !== cols) throw new MoeInspectorError('layout', `expert ${j} is ${e.rows}x${e.cols}, expert 0 is ${rows}x${cols}`);
+    if (e.rows !== rows || e.cols !== cols || e.data.length !== rows * cols) {
+      throw new MoeInspectorError('layout', `expert ${j} is ${e.rows}x${e.cols} (${e.data.length} values), expert 0 is ${rows}x${cols}`);
+    }
   }
+  for (const j of indices) {
+    if (!Number.isInteger(j) || j < 0 || j >= experts.length) throw new MoeInspectorError('usage', `expert index ${j} to analyse is outside 0..${experts.length - 1}`);
+  }
+}
+
+export async function projectionMetrics(backend: ComputeBackend, experts: readonly ExpertMatrix[], opts: MetricsOptions = {}): Promise<ProjectionMetrics> {
   const indices = opts.analyze ?? experts.map((_, j) => j);
+  checkExperts(experts, indices);
+  throwIfCancelled(opts.signal);
+  const { rows, cols } = experts[0]!;
+  const timings = opts.timings;
+  let t0 = performance.now();
   const base = meanExpert(experts);
-  const expertNorms = experts.map((e) => norm(e.data));
-  const deltaNorms = indices.map((j) => norm(experts[j]!.data, base));
+  const expertNorms = experts.map((e) => frobenius(e.data));
+  const deltaNorms = indices.map((j) => frobenius(experts[j]!.data, base));
+  if (timings) timings.normsMs += performance.now() - t0;
+  t0 = performance.now();
   const cosine = await cosineMatrix(backend, experts, expertNorms, opts.signal);
+  if (timings) timings.cosineMs += performance.now() - t0;
   const eig = await deltaSpectra(backend, experts, base, indices, opts);
   const singularValues = eig.map((ev) => ev.map((x) => Math.sqrt(Math.max(0, x))));
-  const ranks = Object.fromEntries(ENERGY_THRESHOLDS.map((t) => [t, eig.map((ev) => effectiveRank(ev, Number(t)))])) as Record<EnergyThreshold, number[]>;
+  const effective = Object.fromEntries(ENERGY_THRESHOLDS.map((t) => [t, eig.map((ev) => effectiveRank(ev, Number(t)))])) as Record<EnergyThreshold, number[]>;
   const sigmaMax = Math.max(0, ...singularValues.map((s) => s[0] ?? 0));
-  const inner = Math.max(rows, cols);
   return {
     shape: [rows, cols],
     maxRank: Math.min(rows, cols),
     expertsAnalyzed: [...indices],
     singularValues,
-    effectiveRank: ranks,
+    effectiveRank: effective,
     cosine,
     expertNorms,
     deltaNorms,
-    // Gram eigenvalues carry absolute error ~ eps * sqrt(inner) * sigma_max^2 (f32 accumulation):
-    // singular values below sqrt of that are noise. Conservative against the measured ~3e-4 sigma_max.
-    singularValueFloor: sigmaMax * Math.sqrt((opts.precision === 'float64' ? 2 ** -52 : EPS32) * Math.sqrt(inner)),
+    singularValueFloor: singularValueFloor(sigmaMax, Math.max(rows, cols), opts.precision ?? 'float32'),
+    executionProvider: backend.executionProvider,
   };
 }
