@@ -6,6 +6,7 @@
  * layer is analysed with ALL experts, in this process, timed by stage.
  * Usage: npm run bench [-- --only gpt-oss|olmoe] [-- --skip-decode]
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSyntheticCheckpoint, type SynthSpec } from '../src/engine/synth/generate';
@@ -34,7 +35,8 @@ async function ensureModel(name: string): Promise<string> {
   if (!existsSync(join(dir, 'synth-ground-truth.json'))) {
     const t0 = performance.now();
     process.stderr.write(`generating ${dir} (once) ...\n`);
-    await generateSyntheticCheckpoint(dir, SHAPES[name]!);
+    // In a child process, so the generator's memory does not count in the analysis' peak RSS.
+    execFileSync(process.execPath, [...process.execArgv, process.argv[1]!, '--generate', name], { stdio: 'inherit' });
     process.stderr.write(`  generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   }
   return dir;
@@ -77,6 +79,10 @@ async function benchAnalyze(name: string): Promise<void> {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args[0] === '--generate') {
+    await generateSyntheticCheckpoint(join(CACHE, args[1]!), SHAPES[args[1]!]!);
+    return;
+  }
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   process.stdout.write(`MoE Inspector bench — ${new Date().toISOString()}, load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   if (!args.includes('--skip-decode')) {

@@ -57,7 +57,8 @@ export function runDecodeBench(): DecodeBenchResult[] {
   return [bf16Result, mxResult];
 }
 
-if (require.main === module) {
+// Run directly (npx tsx bench/decode-bench.ts); inside the bench bundle this module is not the entry.
+if (require.main === module && /decode-bench\.[jt]s$/.test(process.argv[1] ?? '')) {
   for (const r of runDecodeBench()) {
     console.log(`${r.format.padEnd(6)} ${r.inputMB.toFixed(0)} MB stored in ${r.seconds.toFixed(2)} s: ${r.mbPerSecond.toFixed(0)} MB/s stored, ${r.mValuesPerSecond.toFixed(0)} M values/s`);
   }
