@@ -152,7 +152,7 @@ async function drawCharts(charts: readonly ChartSpec[], seq: number): Promise<vo
   }
   const counts: Record<string, number> = {};
   for (const c of charts) {
-    counts[c.id] = document.querySelectorAll(`#vega-${CSS.escape(c.id)} g.${c.markClass} > path`).length;
+    counts[c.id] = document.querySelectorAll(`#vega-${CSS.escape(c.id)} g.${c.markClass}.role-mark > path`).length;
   }
   if (seq === renderSeq) {
     document.body.dataset['rendered'] = String(seq);

@@ -1,0 +1,140 @@
+/**
+ * Helpers for driving a real VS Code workbench: code-server (installed by
+ * scripts/ensure-code-server.sh) on loopback, and Debian's Chromium through playwright-core.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
+
+export const REPO = join(__dirname, '..', '..');
+
+export function ensureCodeServer(): string {
+  return execFileSync(join(REPO, 'scripts', 'ensure-code-server.sh'), { encoding: 'utf8', timeout: 15 * 60_000 }).trim().split('\n').pop()!;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface Workbench {
+  readonly process: ChildProcess;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export function writeUserSettings(userDataDir: string, settings: Record<string, unknown>): void {
+  mkdirSync(join(userDataDir, 'User'), { recursive: true });
+  writeFileSync(join(userDataDir, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+}
+
+export function installExtension(bin: string, vsix: string, extensionsDir: string, userDataDir: string): string {
+  return execFileSync(bin, ['--install-extension', vsix, '--extensions-dir', extensionsDir, '--user-data-dir', userDataDir, '--force'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
+  });
+}
+
+export async function startCodeServer(opts: { bin: string; workspace: string; extensionsDir: string; userDataDir: string; env: NodeJS.ProcessEnv; log: (s: string) => void }): Promise<Workbench> {
+  const port = await freePort();
+  const args = [
+    '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
+    '--disable-getting-started-override', '--extensions-dir', opts.extensionsDir, '--user-data-dir', opts.userDataDir, opts.workspace,
+  ];
+  const child = spawn(opts.bin, args, { env: { ...process.env, ...opts.env, ORT_DISABLE_TELEMETRY: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  child.stdout!.on('data', (d: Buffer) => opts.log(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => opts.log(d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error('code-server did not start within 60 s');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return {
+    process: child,
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        process.kill(-child.pid!, 'SIGTERM'); // its whole group: server, extension host, our worker
+      } catch {
+        /* already gone */
+      }
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    },
+  };
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** The report webview's content frame (nested inside the workbench's webview host iframe). */
+export async function findPanelFrame(page: Page, timeoutMs: number, selector = 'main#app'): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const f of page.frames()) {
+      try {
+        if (await f.evaluate((sel) => !!document.querySelector(sel), selector)) return f;
+      } catch {
+        /* frame navigating or detached */
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`no webview frame with ${selector} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Runs a command through the command palette, as a user would. */
+export async function runFromPalette(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ state: 'visible', timeout: 10_000 });
+  await row.click();
+}
+
+/** Expands folders along `path` in the explorer and right-clicks the last entry. */
+export async function rightClickInExplorer(page: Page, path: readonly string[]): Promise<void> {
+  for (const [i, name] of path.entries()) {
+    const row = page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${name}"]`).first();
+    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    if (i < path.length - 1) {
+      if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+    } else {
+      await row.click({ button: 'right' });
+    }
+  }
+}
+
+export async function clickContextMenuItem(page: Page, label: string): Promise<void> {
+  const item = page.locator('.context-view .monaco-menu .action-item .action-label', { hasText: label }).first();
+  await item.waitFor({ state: 'visible', timeout: 10_000 });
+  await item.click();
+}
