@@ -169,7 +169,7 @@ async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMat
     while (waiting.size >= MAX_WAITING) await Promise.race(waiting);
     const t0 = performance.now();
     const w = experts[j]!.data;
-    const feed = type === 'float32' ? new ort.Tensor('float32', w, [1, rows, cols]) : new ort.Tensor('float64', Float64Array.from(w), [1, rows, cols]);
+    const feed = type === 'float32' ? new ort.Tensor('float32', w, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(w), [rows, cols]);
     const gram = (await backend.run(graph, { W: feed, base: baseT }))['G']!.data as Float32Array | Float64Array;
     if (timings) timings.gramMs += performance.now() - t0;
     const job = await reduceGram(backend, gram, k, type, { band: opts.band, times: timings, signal: opts.signal });
