@@ -1,0 +1,182 @@
+/**
+ * The engine's DeltaSolver on ONNX Runtime.
+ *  spectrum: Gram of the delta on its smaller side (ORT, f32, the numerics module's graph), then
+ *            its eigenvalues (numerics' eigen pool); s = sqrt(max(0, lambda)). Values below about
+ *            3e-4 sigma_max are under the Gram's resolution: the energy rule takes ||delta||^2 from
+ *            the matrix itself, so the tail still counts.
+ *  factors:  randomized range finder (oversampling 10, 6 power iterations, re-orthonormalised each
+ *            step by shifted Cholesky-QR in float64) and Rayleigh-Ritz: every O(m n l) product in ORT,
+ *            only l x l work (Cholesky, Jacobi eigenvectors) in JavaScript. Verify measures the
+ *            reconstruction error directly, so any shortfall against the optimal rank-r error shows.
+ * TODO(numerics): switch factors to numerics' truncatedSvd once it lands (same contract).
+ */
+import { ort, type ComputeBackend } from '../numerics/backend';
+import { sharedEigenPool } from '../numerics/eigen-pool';
+import { deltaGramGraph, matmulGraph } from '../numerics/graphs';
+import type { ExpertMatrix } from '../layouts/types';
+import { fillGaussian, hashKey } from '../synth/random';
+import type { DeltaFactors, DeltaSolver } from './delta-solver';
+
+const OVERSAMPLE = 10;
+const POWER_ITERATIONS = 6;
+
+export function numericsSolver(backend: ComputeBackend): DeltaSolver {
+  const mm32 = async (a: Float32Array, ad: [number, number], b: Float32Array, bd: [number, number]): Promise<Float32Array> =>
+    (await backend.run(matmulGraph('float32', 2, 2), { A: new ort.Tensor('float32', a, ad), B: new ort.Tensor('float32', b, bd) }))['C']!.data as Float32Array;
+  const mm64 = async (a: Float64Array, ad: [number, number], b: Float64Array, bd: [number, number]): Promise<Float64Array> =>
+    (await backend.run(matmulGraph('float64', 2, 2), { A: new ort.Tensor('float64', a, ad), B: new ort.Tensor('float64', b, bd) }))['C']!.data as Float64Array;
+
+  /** Orthonormal basis of the columns of Y [rows, l] (float64): shifted Cholesky-QR, then two plain passes. */
+  async function orth(y: Float64Array, rows: number, l: number): Promise<Float64Array> {
+    let q = y;
+    for (let pass = 0; pass < 3; pass++) {
+      const g = await mm64(transpose64(q, rows, l), [l, rows], q, [rows, l]);
+      let trace = 0;
+      for (let i = 0; i < l; i++) trace += g[i * l + i]!;
+      const shift = pass === 0 ? 1e-13 * trace + 1e-300 : 0;
+      const rInv = choleskyInverseUpper(g, l, shift);
+      if (!rInv) return orth(q, rows, l); // lost positive definiteness: the shifted pass again
+      q = await mm64(q, [rows, l], rInv, [l, l]);
+    }
+    return q;
+  }
+
+  return {
+    async spectrum(delta) {
+      const { rows: m, cols: n } = delta;
+      const side = m <= n ? 'rows' : 'cols';
+      const k = Math.min(m, n);
+      const out = await backend.run(deltaGramGraph('float32', side), {
+        W: new ort.Tensor('float32', delta.data, [1, m, n]),
+        base: new ort.Tensor('float32', new Float32Array(m * n), [m, n]),
+      });
+      const ev = await sharedEigenPool().eigenvalues(Float64Array.from(out['G']!.data as Float32Array), k);
+      return ev.map((x) => Math.sqrt(Math.max(0, x)));
+    },
+
+    async factors(delta: ExpertMatrix, rank: number): Promise<DeltaFactors> {
+      const { rows: m, cols: n, data: d } = delta;
+      const none = { us: new Float32Array(m * rank), vt: new Float32Array(rank * n), s: new Float64Array(rank) };
+      if (rank === 0 || d.every((x) => x === 0)) return none;
+      const l = Math.min(rank + OVERSAMPLE, m, n);
+      const dt = transpose32(d, m, n);
+      const omega = new Float32Array(n * l);
+      fillGaussian(omega, hashKey(m * 65537 + n, 'overlay-range-finder'));
+      let q = await orth(Float64Array.from(await mm32(d, [m, n], omega, [n, l])), m, l);
+      for (let it = 0; it < POWER_ITERATIONS; it++) {
+        const z = await orth(Float64Array.from(await mm32(dt, [n, m], Float32Array.from(q), [m, l])), n, l);
+        q = await orth(Float64Array.from(await mm32(d, [m, n], Float32Array.from(z), [n, l])), m, l);
+      }
+      // B = Q^T D [l, n]; its SVD via the eigenvectors of B B^T [l, l].
+      const b = Float64Array.from(await mm32(Float32Array.from(transpose64(q, m, l)), [l, m], d, [m, n]));
+      const c = await mm64(b, [l, n], transpose64(b, l, n), [n, l]);
+      const { values, vectors } = jacobiEigen(c, l); // descending; vectors [l, l], column i = eigenvector i
+      const wr = new Float64Array(l * rank);
+      const s = new Float64Array(rank);
+      for (let i = 0; i < rank; i++) {
+        s[i] = Math.sqrt(Math.max(0, values[i]!));
+        for (let k = 0; k < l; k++) wr[k * rank + i] = vectors[k * l + i]!;
+      }
+      const u = await mm64(q, [m, l], wr, [l, rank]); // U_r = Q W_r (orthonormal columns)
+      const vtRaw = await mm64(transpose64(wr, l, rank), [rank, l], b, [l, n]); // W_r^T B = S_r V_r^T
+      const us = new Float32Array(m * rank);
+      const vt = new Float32Array(rank * n);
+      for (let i = 0; i < m; i++) for (let r = 0; r < rank; r++) us[i * rank + r] = u[i * rank + r]! * s[r]!;
+      for (let r = 0; r < rank; r++) {
+        const inv = s[r]! > 0 ? 1 / s[r]! : 0;
+        for (let c2 = 0; c2 < n; c2++) vt[r * n + c2] = vtRaw[r * n + c2]! * inv;
+      }
+      return { us, vt, s };
+    },
+  };
+}
+
+function transpose32(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
+  return out;
+}
+
+function transpose64(a: Float64Array, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
+  return out;
+}
+
+/** R^{-1} for G + shift I = R^T R (R upper triangular), or null if not positive definite. */
+function choleskyInverseUpper(g: Float64Array, l: number, shift: number): Float64Array | null {
+  const r = new Float64Array(l * l);
+  for (let j = 0; j < l; j++) {
+    let diag = g[j * l + j]! + shift;
+    for (let k = 0; k < j; k++) diag -= r[k * l + j]! ** 2;
+    if (!(diag > 0)) return null;
+    const rjj = Math.sqrt(diag);
+    r[j * l + j] = rjj;
+    for (let i = j + 1; i < l; i++) {
+      let v = g[j * l + i]!;
+      for (let k = 0; k < j; k++) v -= r[k * l + j]! * r[k * l + i]!;
+      r[j * l + i] = v / rjj;
+    }
+  }
+  // Back-substitution for the inverse of the upper-triangular R, column by column.
+  const inv = new Float64Array(l * l);
+  for (let c = 0; c < l; c++) {
+    for (let i = c; i >= 0; i--) {
+      let v = i === c ? 1 : 0;
+      for (let k = i + 1; k <= c; k++) v -= r[i * l + k]! * inv[k * l + c]!;
+      inv[i * l + c] = v / r[i * l + i]!;
+    }
+  }
+  return inv;
+}
+
+/** Eigenvalues (descending) and eigenvectors (columns) of a symmetric l x l matrix, cyclic Jacobi in float64. */
+export function jacobiEigen(c: Float64Array, l: number): { values: Float64Array; vectors: Float64Array } {
+  const a = Float64Array.from(c);
+  const v = new Float64Array(l * l);
+  for (let i = 0; i < l; i++) v[i * l + i] = 1;
+  for (let sweep = 0; sweep < 50; sweep++) {
+    let off = 0;
+    let diag = 0;
+    for (let i = 0; i < l; i++) {
+      diag += a[i * l + i]! ** 2;
+      for (let j = i + 1; j < l; j++) off += a[i * l + j]! ** 2;
+    }
+    if (off <= 1e-30 * diag || off === 0) break;
+    for (let p = 0; p < l - 1; p++) {
+      for (let q = p + 1; q < l; q++) {
+        const apq = a[p * l + q]!;
+        if (apq === 0) continue;
+        const theta = (a[q * l + q]! - a[p * l + p]!) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const cs = 1 / Math.sqrt(t * t + 1);
+        const sn = t * cs;
+        for (let k = 0; k < l; k++) {
+          const akp = a[k * l + p]!;
+          const akq = a[k * l + q]!;
+          a[k * l + p] = cs * akp - sn * akq;
+          a[k * l + q] = sn * akp + cs * akq;
+        }
+        for (let k = 0; k < l; k++) {
+          const apk = a[p * l + k]!;
+          const aqk = a[q * l + k]!;
+          a[p * l + k] = cs * apk - sn * aqk;
+          a[q * l + k] = sn * apk + cs * aqk;
+        }
+        for (let k = 0; k < l; k++) {
+          const vkp = v[k * l + p]!;
+          const vkq = v[k * l + q]!;
+          v[k * l + p] = cs * vkp - sn * vkq;
+          v[k * l + q] = sn * vkp + cs * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: l }, (_, i) => i).sort((x, y) => a[y * l + y]! - a[x * l + x]!);
+  const values = Float64Array.from(order, (i) => a[i * l + i]!);
+  const vectors = new Float64Array(l * l);
+  order.forEach((src, dst) => {
+    for (let k = 0; k < l; k++) vectors[k * l + dst] = v[k * l + src]!;
+  });
+  return { values, vectors };
+}

@@ -1,0 +1,40 @@
+/** The overlay job: opens the model, picks the engine call for the mode, adds the runtime. */
+import { MoeInspectorError } from '../engine/errors';
+import { resolveMoeModel } from '../engine/layouts';
+import { numericsSolver } from '../engine/overlay/numerics-solver';
+import { overlayCompute } from '../engine/overlay/overlay-compute';
+import { overlayEstimate } from '../engine/overlay/overlay-estimate';
+import { overlayVerify } from '../engine/overlay/overlay-verify';
+import { DEFAULT_OVERLAY_DTYPE, type RankRule } from '../engine/overlay/types';
+import type { OverlayReport } from '../engine/report/schema';
+import type { OverlayJob } from '../shared/messages';
+import { backendFor, withCheckpoint, type JobContext } from './jobs';
+
+export async function runOverlayJob(job: OverlayJob, ctx: JobContext): Promise<OverlayReport> {
+  const started = performance.now();
+  const backend = await backendFor(job.device);
+  const solver = numericsSolver(backend);
+  const rule: RankRule = job.ranks;
+  const overlayDtype = job.overlayDtype ?? DEFAULT_OVERLAY_DTYPE;
+  const common = { rule, overlayDtype, signal: ctx.signal, onProgress: ctx.onProgress };
+  const report = await withCheckpoint(job.model, ctx, async (ckpt) => {
+    const model = resolveMoeModel(ckpt);
+    switch (job.mode) {
+      case 'compute':
+        return overlayCompute(ckpt, model, solver, { ...common, layers: job.layers, ...(job.saveDir ? { saveDir: job.saveDir } : {}) });
+      case 'verify':
+        return overlayVerify(ckpt, model, solver, backend, {
+          ...common,
+          layers: job.layers,
+          ...(job.overlayDir ? { overlayDir: job.overlayDir } : {}),
+          ...(job.inputsFile ? { inputsFile: job.inputsFile } : {}),
+          ...(job.seed !== undefined ? { seed: job.seed } : {}),
+          ...(job.maxError !== undefined ? { maxError: job.maxError } : {}),
+        });
+      case 'estimate':
+        return overlayEstimate(ckpt, model, solver, { ...common, fast: job.fast === true });
+    }
+  });
+  if (ctx.signal.aborted) throw new MoeInspectorError('cancelled', 'overlay cancelled');
+  return { ...report, runtime: { execution_provider: backend.executionProvider, seconds: (performance.now() - started) / 1000 } };
+}
