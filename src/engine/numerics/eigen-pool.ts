@@ -54,6 +54,20 @@ export class EigenPool {
     });
   }
 
+  /**
+   * Eigenvalues (descending) of the dense symmetric n x n matrix `a` (lower triangle read), by the
+   * one-stage JS solver on a thread: fine for small n; for large Gram matrices use gramEigenvalues
+   * (gram-spectrum.ts), whose O(n^3) part runs in ONNX Runtime.
+   */
+  async eigenvalues(a: Float64Array, n: number): Promise<Float64Array> {
+    return (await this.solve({ kind: 'dense', n, a })).ev;
+  }
+
+  /** Threads actually running (0: jobs are solved inline). */
+  get threads(): number {
+    return this.all.length;
+  }
+
   private pump(): void {
     while (this.idle.length > 0 && this.queue.length > 0) {
       const w = this.idle.pop()!;

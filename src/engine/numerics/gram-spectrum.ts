@@ -6,6 +6,7 @@
 import type { ComputeBackend } from './backend';
 import { denseToBand, type ReductionTimes } from './band-reduction';
 import type { EigenJob } from './eigen-job';
+import { sharedEigenPool } from './eigen-pool';
 import type { ElemType } from './onnx/graph';
 
 /** Below this size the one-stage JS solver beats a chain of session calls. */
@@ -30,4 +31,16 @@ export async function reduceGram(
   const b = opts.band ?? DEFAULT_BAND;
   const band = await denseToBand(backend, gram, n, b, type, { times: opts.times, signal: opts.signal });
   return { kind: 'band', n, b, a: band.a };
+}
+
+/** Eigenvalues, descending, of the symmetric Gram matrix [n, n] (full, row-major): stage one in ORT, the rest on the shared eigen pool. */
+export async function gramEigenvalues(
+  backend: ComputeBackend,
+  gram: Float32Array | Float64Array,
+  n: number,
+  opts: { precision?: ElemType; signal?: AbortSignal } = {},
+): Promise<Float64Array> {
+  const type = opts.precision ?? (gram instanceof Float64Array ? 'float64' : 'float32');
+  const job = await reduceGram(backend, gram, n, type, { signal: opts.signal });
+  return (await sharedEigenPool().solve(job)).ev;
 }

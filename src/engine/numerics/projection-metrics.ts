@@ -15,7 +15,7 @@ import { ort, type ComputeBackend } from './backend';
 import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
 import { reduceGram } from './gram-spectrum';
-import { deltaGramGraph, rowGramGraph } from './graphs';
+import { deltaGramGemmGraph, rowGramGraph } from './graphs';
 import type { ElemType } from './onnx/graph';
 import type { ExecutionProvider } from '../report/schema';
 
@@ -157,7 +157,7 @@ async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMat
   const side = rows <= cols ? 'rows' : 'cols';
   const k = Math.min(rows, cols);
   const type = opts.precision ?? 'float32';
-  const graph = deltaGramGraph(type, side);
+  const graph = deltaGramGemmGraph(type, side);
   const baseT = type === 'float32' ? new ort.Tensor('float32', base, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(base), [rows, cols]);
   const pool = sharedEigenPool();
   const timings = opts.timings;

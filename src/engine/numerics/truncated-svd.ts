@@ -7,7 +7,7 @@
 import { MoeInspectorError } from '../errors';
 import type { ExpertMatrix } from '../layouts/types';
 import { ort, type ComputeBackend } from './backend';
-import { deltaGramGraph, matmulGraph } from './graphs';
+import { deltaGramGemmGraph, matmulGraph } from './graphs';
 import { jacobiEigen } from './small-symmetric';
 
 export interface TruncatedSvd {
@@ -80,7 +80,7 @@ export async function truncatedSvd(backend: ComputeBackend, delta: ExpertMatrix,
   }
   const side = rows <= cols ? 'rows' : 'cols'; // Gram on the smaller side, k x k
   const zero = new Float32Array(rows * cols);
-  const gram = (await backend.run(deltaGramGraph('float32', side), { W: f32(data, [rows, cols]), base: f32(zero, [rows, cols]) }))['G']!;
+  const gram = (await backend.run(deltaGramGemmGraph('float32', side), { W: f32(data, [rows, cols]), base: f32(zero, [rows, cols]) }))['G']!;
   const { vectors: q, values, iterations } = await subspaceIteration(backend, gram, k, rank);
   // q [k, rank]: eigenvectors of the Gram = singular vectors of the smaller side.
   const D = f32(data, [rows, cols]);
