@@ -88,3 +88,55 @@ export function refEffectiveRank(s: readonly number[], t: number): number {
   }
   return e.length;
 }
+
+/** Eigenvalues (descending) of a symmetric matrix by cyclic Jacobi in float64 — slow, simple, the exact reference. */
+export function jacobiEigenvaluesRef(a: Float64Array, n: number): number[] {
+  const m = Float64Array.from(a);
+  for (let sweep = 0; sweep < 80; sweep++) {
+    let off = 0;
+    let total = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) (i === j ? (total += m[i * n + j]! ** 2) : (off += m[i * n + j]! ** 2));
+    if (off <= 1e-30 * (total + off)) break;
+    for (let p = 0; p < n - 1; p++) for (let q = p + 1; q < n; q++) {
+      const apq = m[p * n + q]!;
+      if (apq === 0) continue;
+      const theta = (m[q * n + q]! - m[p * n + p]!) / (2 * apq);
+      const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+      const c = 1 / Math.sqrt(t * t + 1);
+      const s = t * c;
+      for (let k = 0; k < n; k++) {
+        const kp = m[k * n + p]!, kq = m[k * n + q]!;
+        m[k * n + p] = c * kp - s * kq;
+        m[k * n + q] = s * kp + c * kq;
+      }
+      for (let k = 0; k < n; k++) {
+        const pk = m[p * n + k]!, qk = m[q * n + k]!;
+        m[p * n + k] = c * pk - s * qk;
+        m[q * n + k] = s * pk + c * qk;
+      }
+    }
+  }
+  return Array.from({ length: n }, (_, i) => m[i * n + i]!).sort((x, y) => y - x);
+}
+
+/** Q diag(lambda) Q^T with a random orthogonal Q (f64): a symmetric matrix whose eigenvalues ARE lambda. */
+export function symmetricWithEigenvalues(lambda: readonly number[], seed: number): Float64Array {
+  const n = lambda.length;
+  const q = randomOrthonormal(n, n, seed);
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
+    let acc = 0;
+    for (let k = 0; k < n; k++) acc += q[i * n + k]! * lambda[k]! * q[j * n + k]!;
+    a[i * n + j] = acc;
+    a[j * n + i] = acc;
+  }
+  return a;
+}
+
+/** max_i |got_i - want_i| over the sorted-descending lists. */
+export function maxAbsDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  if (got.length !== want.length) throw new Error(`length ${got.length} vs ${want.length}`);
+  let m = 0;
+  for (let i = 0; i < got.length; i++) m = Math.max(m, Math.abs(got[i]! - want[i]!));
+  return m;
+}

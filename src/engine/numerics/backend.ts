@@ -24,6 +24,8 @@ export interface GraphDef {
 export interface ComputeBackend {
   readonly executionProvider: ExecutionProvider;
   run(graph: GraphDef, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+  /** Sessions created so far (one per graph key: sessions are built once and reused). */
+  readonly cachedSessions: number;
   dispose(): Promise<void>;
 }
 
@@ -48,6 +50,10 @@ class OrtBackend implements ComputeBackend {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
 
   constructor(readonly executionProvider: ExecutionProvider) {}
+
+  get cachedSessions(): number {
+    return this.sessions.size;
+  }
 
   private session(g: GraphDef): Promise<ort.InferenceSession> {
     let s = this.sessions.get(g.key);
