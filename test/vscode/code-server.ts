@@ -136,5 +136,13 @@ export async function rightClickInExplorer(page: Page, path: readonly string[]):
 export async function clickContextMenuItem(page: Page, label: string): Promise<void> {
   const item = page.locator('.context-view .monaco-menu .action-item .action-label', { hasText: label }).first();
   await item.waitFor({ state: 'visible', timeout: 10_000 });
+  await item.hover();
   await item.click();
+  // the workbench sometimes swallows the first click while the menu is still opening: use the keyboard then
+  const menu = page.locator('.context-view .monaco-menu');
+  if (await menu.isVisible().catch(() => false)) {
+    await page.waitForTimeout(300);
+    if (await menu.isVisible().catch(() => false)) await page.keyboard.press('Enter');
+  }
+  await menu.waitFor({ state: 'hidden', timeout: 5_000 });
 }
