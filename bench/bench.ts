@@ -16,6 +16,8 @@ import { createComputeBackend } from '../src/engine/numerics/backend';
 import { analyzeModel } from '../src/engine/analysis/analyze-model';
 import { DEFAULT_THRESHOLDS } from '../src/engine/report/schema';
 import { runDecodeBench } from './decode-bench';
+import { overlayComputeAndVerify } from '../src/engine/overlay';
+import { layerIndex } from '../src/engine/layouts/types';
 
 const CACHE = join(__dirname, '..', '.bench-cache');
 
@@ -89,6 +91,23 @@ async function main(): Promise<void> {
     for (const r of runDecodeBench()) process.stdout.write(`decode ${JSON.stringify(r)}\n`);
   }
   for (const name of Object.keys(SHAPES)) if (!only || only === name) await benchAnalyze(name);
+  if (!args.includes('--skip-overlay') && (!only || only === 'gpt-oss')) await benchOverlay();
+}
+
+/** Overlay compute + verify of the GPT-OSS-shaped layer at ranks gate 64 / up 256 / down 128. */
+async function benchOverlay(): Promise<void> {
+  const dir = await ensureModel('gpt-oss');
+  const backend = await createComputeBackend('auto');
+  const ckpt = await openCheckpoint(dir);
+  const model = resolveMoeModel(ckpt);
+  const ranks = { gate: 64, up: 256, down: 128 };
+  const r = await overlayComputeAndVerify(model, layerIndex(0), ranks, backend);
+  await ckpt.close();
+  process.stdout.write(
+    `\ngpt-oss-shaped layer overlay at ranks ${JSON.stringify(ranks)}: compute ${r.computeSeconds.toFixed(1)} s, verify ${r.verifySeconds.toFixed(1)} s, ` +
+      `peak RSS ${peakRssMiB().toFixed(0)} MiB, execution provider ${backend.executionProvider}\n`,
+  );
+  await backend.dispose();
 }
 
 main().then(
