@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { createComputeBackend, ort, type ComputeBackend } from '../../src/engine/numerics/backend';
 import { matmulGraph } from '../../src/engine/numerics/graphs';
 import { symmetricEigenvalues } from '../../src/engine/numerics/symmetric-eigen';
-import { projectionMetrics } from '../../src/engine/numerics/projection-metrics';
+import { projectionMetrics, singularValueFloor } from '../../src/engine/numerics/projection-metrics';
+import { isMoeInspectorError } from '../../src/engine/errors';
 import type { ExpertMatrix } from '../../src/engine/layouts/types';
 import { gaussian, jacobiSingularValues, refEffectiveRank, withSpectrum } from './reference';
 
@@ -20,7 +21,7 @@ function pairedExperts(m: number, n: number, spectra: number[][], seed: number):
   return experts;
 }
 
-describe('numerics on ONNX Runtime', function () {
+describe('projection metrics on ONNX Runtime', function () {
   let backend: ComputeBackend;
   before(async () => (backend = await createComputeBackend('cpu')));
   after(async () => backend.dispose());
@@ -61,6 +62,8 @@ describe('numerics on ONNX Runtime', function () {
     ['flat spectrum, 96x48', 96, 48, [Array.from({ length: 48 }, (_, i) => 1 - i / 100), Array.from({ length: 48 }, (_, i) => 2 - i / 60)]],
     ['exact rank 5 with zeros, 64x64', 64, 64, [[5, 4, 3, 2, 1], [3, 3, 2, 2, 1]]],
     ['blocked sizes, 300x513', 300, 513, [Array.from({ length: 120 }, (_, i) => 1 / (1 + i)), Array.from({ length: 200 }, (_, i) => Math.exp(-i / 40))]],
+    ['blocked sizes, down-shaped 513x300', 513, 300, [Array.from({ length: 300 }, (_, i) => 1 - i / 400), Array.from({ length: 37 }, (_, i) => 2 ** -(i / 4))]],
+    ['n = 1024, exact rank 200 with zeros', 1024, 1024, [Array.from({ length: 200 }, (_, i) => 3 / Math.sqrt(1 + i))]],
   ] as [string, number, number, number[][]][]) {
     it(`effective ranks equal the constructed ones exactly; singular values above the floor within 1e-4 of sigma_max (${name})`, async () => {
       const experts = pairedExperts(m, n, spectra, 7);
@@ -121,5 +124,74 @@ describe('numerics on ONNX Runtime', function () {
     ac.abort();
     const experts = pairedExperts(20, 20, [[1, 0.5]], 9);
     await assert.rejects(projectionMetrics(backend, experts, { signal: ac.signal }), (e: { code?: string }) => e.code === 'cancelled');
+  });
+
+  it('the singular value floor bounds the error of every singular value, zeros included (float32, steep spectrum over 8 decades, 600x400)', async () => {
+    const s = Array.from({ length: 300 }, (_, i) => 10 * 10 ** (-i / 37)); // 10 .. 1e-7; rank 300 of 400
+    const experts = pairedExperts(600, 400, [s], 13);
+    const r = await projectionMetrics(backend, experts);
+    const sigmaMax = Math.max(...r.singularValues.map((x) => x[0]!));
+    const floor = singularValueFloor(sigmaMax, 600, 'float32');
+    assert.equal(r.singularValueFloor, floor);
+    let worst = 0;
+    // the documented formula, sigma_max * sqrt(eps32 sqrt(inner))
+    assert.ok(Math.abs(floor - sigmaMax * Math.sqrt(2 ** -23 * Math.sqrt(600))) < 1e-12);
+    for (const got of r.singularValues) {
+      for (let i = 0; i < 400; i++) {
+        worst = Math.max(worst, Math.abs(got[i]! - (s[i] ?? 0)));
+        assert.ok(Math.abs(got[i]! - (s[i] ?? 0)) <= floor, `sigma_${i}: ${got[i]} vs ${s[i] ?? 0}, floor ${floor}`);
+      }
+    }
+    // not vacuous: the floor is within a small factor of the worst error actually seen
+    assert.ok(worst > floor / 50, `worst error ${worst} is far below the floor ${floor}: the formula is too loose`);
+  });
+
+  it('identical experts: every delta is zero, effective rank 0 (stated convention), singular values 0, cosine 1', async () => {
+    const g = gaussian(17);
+    const w = Float32Array.from({ length: 24 * 16 }, g);
+    const experts: ExpertMatrix[] = Array.from({ length: 3 }, () => ({ rows: 24, cols: 16, data: w.slice() }));
+    const r = await projectionMetrics(backend, experts);
+    for (const t of THRESHOLDS) assert.deepEqual(r.effectiveRank[String(t) as '0.9'], [0, 0, 0]);
+    for (const sv of r.singularValues) assert.ok(sv.every((x) => x === 0));
+    assert.deepEqual(r.deltaNorms, [0, 0, 0]);
+    assert.ok(Math.abs(r.cosine.mean - 1) < 1e-6 && r.cosine.std < 1e-6);
+  });
+
+  it('reports the provider, norms (float64 reference, 1e-9 relative) and progress for every analysed expert', async () => {
+    const experts = pairedExperts(50, 70, [[4, 2, 1], [1]], 19);
+    const progress: [number, number][] = [];
+    const r = await projectionMetrics(backend, experts, { analyze: [1, 2], onProgress: (d, t) => progress.push([d, t]) });
+    assert.equal(r.executionProvider, 'cpu');
+    assert.deepEqual(progress, [[1, 2], [2, 2]]);
+    experts.forEach((e, j) => {
+      const want = Math.sqrt(e.data.reduce((a, x) => a + x * x, 0));
+      assert.ok(Math.abs(r.expertNorms[j]! - want) <= 1e-9 * want);
+    });
+    // pair 0 = base +/- D_0 (spectrum 4,2,1), pair 1 = base +/- D_1: the mean is base, delta norms are |D|
+    assert.ok(Math.abs(r.deltaNorms[0]! - Math.hypot(4, 2, 1)) <= 1e-5 * 4.6, `${r.deltaNorms[0]}`);
+    assert.ok(Math.abs(r.deltaNorms[1]! - 1) <= 1e-5, `${r.deltaNorms[1]}`);
+  });
+
+  it('cancelling mid-run rejects with "cancelled" before the remaining experts are solved', async () => {
+    const experts = pairedExperts(400, 400, Array.from({ length: 6 }, (_, p) => [3, 2, 1 + p]), 23);
+    const ac = new AbortController();
+    let done = 0;
+    const run = projectionMetrics(backend, experts, {
+      signal: ac.signal,
+      onProgress: (d) => {
+        done = d;
+        ac.abort();
+      },
+    });
+    await assert.rejects(run, (e: unknown) => isMoeInspectorError(e) && e.code === 'cancelled');
+    assert.ok(done < experts.length, `stopped after ${done} of ${experts.length}`);
+  });
+
+  it('bad input: mismatched expert shapes (layout) and analysed indices out of range (usage)', async () => {
+    const a: ExpertMatrix = { rows: 4, cols: 3, data: new Float32Array(12) };
+    const b: ExpertMatrix = { rows: 3, cols: 4, data: new Float32Array(12) };
+    await assert.rejects(projectionMetrics(backend, [a, b]), (e: unknown) => isMoeInspectorError(e) && e.code === 'layout' && /expert 1 is 3x4/.test(e.message));
+    await assert.rejects(projectionMetrics(backend, [a, a], { analyze: [2] }), (e: unknown) => isMoeInspectorError(e) && e.code === 'usage');
+    await assert.rejects(projectionMetrics(backend, [a]), (e: unknown) => isMoeInspectorError(e) && e.code === 'usage');
   });
 });

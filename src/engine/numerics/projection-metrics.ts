@@ -107,15 +107,16 @@ export function effectiveRank(eigenvaluesDesc: ArrayLike<number>, t: number): nu
 }
 
 /**
- * The resolution of Gram-derived singular values: sigma_max * sqrt(eps * sqrt(k) * 4) with k the
- * inner (summed) dimension of the Gram and eps of its precision. Rounding in the Gram and the
- * reduction perturbs eigenvalues of D^T D by about eps * sqrt(k) * sigma_max^2 (random-walk
- * accumulation; the factor 4 covers the reduction), so |s_computed - s_true| stays below this
- * value and singular values under it are noise. Checked in test/numerics on constructed spectra.
+ * The resolution of Gram-derived singular values: sigma_max * sqrt(eps * sqrt(k)), k the inner
+ * (summed) dimension of the Gram, eps that of its precision (2^-23 for float32). Rounding in the
+ * Gram and in the reduction perturbs the eigenvalues of D^T D by about eps * sqrt(k) * sigma_max^2
+ * (random-walk accumulation), so |s_computed - s_true| stays below this value and singular values
+ * under it are noise. Measured on constructed spectra (600x400, 1024x1024, float32): the worst
+ * error was 1.4e-4..2.1e-4 sigma_max, 8-12x under the floor; test/numerics checks the bound.
  */
 export function singularValueFloor(sigmaMax: number, inner: number, precision: ElemType): number {
   const eps = precision === 'float64' ? 2 ** -52 : 2 ** -23;
-  return sigmaMax * Math.sqrt(4 * eps * Math.sqrt(inner));
+  return sigmaMax * Math.sqrt(eps * Math.sqrt(inner));
 }
 
 async function cosineMatrix(backend: ComputeBackend, experts: readonly ExpertMatrix[], norms: number[], signal?: AbortSignal): Promise<ProjectionMetrics['cosine']> {
