@@ -62,6 +62,9 @@ class OrtBackend implements ComputeBackend {
         executionProviders: [this.executionProvider],
         intraOpNumThreads: availableParallelism(),
         graphOptimizationLevel: 'all',
+        // Our graphs are few large GEMMs; idle intra-op threads spinning between them only steal
+        // the core the eigen worker thread needs (2-core machines).
+        extra: { session: { intra_op: { allow_spinning: process.env['MOE_ORT_SPIN'] === '1' ? '1' : '0' } } },
       });
       s.catch(() => this.sessions.delete(g.key));
       this.sessions.set(g.key, s);

@@ -13,11 +13,17 @@ import type { ElemType } from './onnx/graph';
 const DENSE_MAX = 96;
 
 /**
- * Band width of stage one. Wider bands mean fewer (memory-bound) trailing updates in ORT but
- * proportionally more bulge-chasing work in JS (~6 n^2 b flops); 16 balances them on 2 cores
- * (measured at n = 1024..2880: b = 32 made the JS stage the bottleneck).
+ * Band width of stage one for an n x n Gram. Wider bands mean fewer (memory-bound,
+ * per-call-overhead-bound) trailing updates in ORT on the main thread but proportionally more
+ * bulge chasing (~6 n^2 b flops) on the eigen worker thread; the two run side by side, so the best
+ * b balances them, and that depends on n. Whole-layer analysis on the 2-core machine (npm run bench,
+ * spectra stage): OLMoE-shaped (n = 1024) b=8 20.6 s, b=12 19.8 s, b=16 21.7 s, b=24 27-28 s,
+ * b=32 34.7 s; GPT-OSS-shaped (n = 2880) b=12 157 s, b=16 149 s, b=24 140 s (b=32 was slower
+ * per spectrum in isolation: 3.3 s vs 3.0 s of CPU).
  */
-export const DEFAULT_BAND = 16;
+export function bandWidthFor(n: number): number {
+  return n <= 1536 ? 12 : 24;
+}
 
 /** Runs stage one (when the matrix is large) and returns the job that finishes the eigenvalues. */
 export async function reduceGram(
@@ -28,7 +34,7 @@ export async function reduceGram(
   opts: { band?: number; times?: ReductionTimes; signal?: AbortSignal } = {},
 ): Promise<EigenJob> {
   if (n <= DENSE_MAX) return { kind: 'dense', n, a: Float64Array.from(gram) };
-  const b = opts.band ?? DEFAULT_BAND;
+  const b = opts.band ?? bandWidthFor(n);
   const band = await denseToBand(backend, gram, n, b, type, { times: opts.times, signal: opts.signal });
   return { kind: 'band', n, b, a: band.a };
 }
