@@ -83,9 +83,31 @@ describe('MXFP4', () => {
     assert.equal(countNonFinite(nan), 32);
   });
 
-  it('refuses blocks or scales of the wrong size', () => {
+  it('a row pick (even/odd rows, halves) decodes exactly the picked rows of the independent encoding', () => {
+    const r = rng(11);
+    const rows = 10;
+    const groups = 3;
+    const cols = groups * 32;
+    const { blocks, scales, values } = encodeMxfp4(rows, groups, () => ({ mag: Math.floor(r() * 8), neg: r() < 0.5 }), () => 110 + Math.floor(r() * 30));
+    const picks = { even: { first: 0, step: 2, count: 5 }, odd: { first: 1, step: 2, count: 5 }, secondHalf: { first: 5, step: 1, count: 5 }, one: { first: 9, step: 1, count: 1 } };
+    for (const [name, pick] of Object.entries(picks)) {
+      const out = decodeMxfp4(blocks, scales, rows, groups, {}, pick);
+      assert.equal(out.length, pick.count * cols, name);
+      for (let i = 0; i < pick.count; i++) {
+        const row = pick.first + i * pick.step;
+        for (let c = 0; c < cols; c++) {
+          const want = values[row * cols + c]!;
+          assert.ok(Object.is(out[i * cols + c], want) || (want === 0 && out[i * cols + c] === 0), `${name}: row ${row} col ${c}`);
+        }
+      }
+    }
+  });
+
+  it('refuses blocks or scales of the wrong size, and row picks outside the rows', () => {
     throwsWith(() => decodeMxfp4(new Uint8Array(15), new Uint8Array(1), 1, 1, { tensor: 'b' }), 'layout', 'tensor "b"', 'blocks');
     throwsWith(() => decodeMxfp4(new Uint8Array(32), new Uint8Array(1), 1, 2), 'layout', 'scales');
+    throwsWith(() => decodeMxfp4(new Uint8Array(64), new Uint8Array(4), 4, 1, {}, { first: 1, step: 2, count: 3 }), 'layout', 'row pick');
+    throwsWith(() => decodeMxfp4(new Uint8Array(64), new Uint8Array(4), 4, 1, {}, { first: 0, step: 0, count: 2 }), 'layout', 'row pick');
   });
 });
 

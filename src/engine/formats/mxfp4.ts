@@ -32,23 +32,51 @@ const SCALED_VALUES = (() => {
   return t;
 })();
 
-export function decodeMxfp4(blocks: Uint8Array, scales: Uint8Array, rows: number, groups: number, where: { file?: string; tensor?: string } = {}): Float32Array {
+/** Raw f32 bit patterns of SCALED_VALUES: the hot loop copies integers and never converts floats. */
+const SCALED_BITS = new Uint32Array(SCALED_VALUES.buffer);
+
+/** Rows first, first + step, ..., count of them (a fused gate_up's even rows, or one half). */
+export interface RowRange {
+  readonly first: number;
+  readonly step: number;
+  readonly count: number;
+}
+
+/**
+ * Decodes MXFP4 rows to f32, row-major [count, groups * 32]: all `rows` rows by default, or just
+ * `pick` (decoding only the rows a projection needs halves the work on a fused gate_up).
+ */
+export function decodeMxfp4(
+  blocks: Uint8Array,
+  scales: Uint8Array,
+  rows: number,
+  groups: number,
+  where: { file?: string; tensor?: string } = {},
+  pick: RowRange = { first: 0, step: 1, count: rows },
+): Float32Array {
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(groups) || rows < 0 || groups < 0) {
     throw new MoeInspectorError('layout', `MXFP4 shape [${rows}, ${groups}] is not a pair of non-negative integers`, where);
   }
   if (blocks.length !== rows * groups * 16) throw new MoeInspectorError('layout', `MXFP4 blocks hold ${blocks.length} bytes, expected ${rows}x${groups}x16`, where);
   if (scales.length !== rows * groups) throw new MoeInspectorError('layout', `MXFP4 scales hold ${scales.length} bytes, expected ${rows}x${groups}`, where);
-  const out = new Float32Array(rows * groups * 32);
-  const lut = SCALED_VALUES;
-  for (let g = 0; g < rows * groups; g++) {
-    const base = scales[g]! * 16; // this block's 16 values
-    const b0 = g * 16;
-    const o0 = g * 32;
-    for (let k = 0; k < 16; k++) {
-      const b = blocks[b0 + k]!;
-      out[o0 + 2 * k] = lut[base + (b & 0x0f)]!;
-      out[o0 + 2 * k + 1] = lut[base + (b >> 4)]!;
+  const { first, step, count } = pick;
+  const last = first + (count - 1) * step;
+  if (![first, step, count].every(Number.isSafeInteger) || count < 0 || step < 1 || first < 0 || (count > 0 && last >= rows)) {
+    throw new MoeInspectorError('layout', `MXFP4 row pick ${first}+${step}k, k<${count} is outside ${rows} rows`, where);
+  }
+  const out = new Uint32Array(count * groups * 32);
+  const lut = SCALED_BITS;
+  let o = 0;
+  for (let i = 0; i < count; i++) {
+    const g0 = (first + i * step) * groups;
+    for (let g = g0; g < g0 + groups; g++) {
+      const base = scales[g]! << 4; // this block's 16 values
+      for (let b0 = g << 4, k = b0; k < b0 + 16; k++) {
+        const b = blocks[k]!;
+        out[o++] = lut[base | (b & 0x0f)]!;
+        out[o++] = lut[base | (b >> 4)]!;
+      }
     }
   }
-  return out;
+  return new Float32Array(out.buffer);
 }

@@ -1,6 +1,7 @@
 /** Reading pieces of tensors as float32 matrices: one expert's slice of a fused [E, ...] tensor, by byte range. */
 import { MoeInspectorError } from '../errors';
 import { decodeToFloat32 } from '../formats/decode';
+import type { RowRange } from '../formats/mxfp4';
 import { countNonFinite } from '../formats/finite';
 import type { Checkpoint, TensorEntry } from '../model/checkpoint';
 
@@ -47,6 +48,21 @@ export function transpose(a: Float32Array, rows: number, cols: number): Float32A
 
 /** Which rows of a fused gate+up matrix belong to one projection. */
 export type RowPick = 'even' | 'odd' | 'first-half' | 'second-half';
+
+/** The rows a pick selects, as first/step/count. */
+export function rowRangeOf(how: RowPick, rows: number): RowRange {
+  const half = rows / 2;
+  switch (how) {
+    case 'even':
+      return { first: 0, step: 2, count: half };
+    case 'odd':
+      return { first: 1, step: 2, count: half };
+    case 'first-half':
+      return { first: 0, step: 1, count: half };
+    case 'second-half':
+      return { first: half, step: 1, count: half };
+  }
+}
 
 /** Rows of a [rows, cols] matrix: every second one (interleaved), or a contiguous half. */
 export function pickRows(a: Float32Array, rows: number, cols: number, how: RowPick): Float32Array {

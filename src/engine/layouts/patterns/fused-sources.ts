@@ -2,7 +2,8 @@
 import { MoeInspectorError } from '../../errors';
 import type { TensorEntry } from '../../model/checkpoint';
 import type { Projection, WeightEncoding } from '../types';
-import { assertFinite, decodeSlice, pickElems, pickRows, where, type RowPick } from '../tensor-read';
+import type { RowRange } from '../../formats/mxfp4';
+import { assertFinite, decodeSlice, pickElems, pickRows, rowRangeOf, where, type RowPick } from '../tensor-read';
 import type { PatternContext, ProjSource } from './types';
 
 /** How gate and up share the fused output rows: alternating (GPT-OSS) or gate half then up half. */
@@ -14,6 +15,8 @@ export interface FusedSpec {
   readonly numExperts: number;
   /** Decodes expert j of a fused tensor to [out, in] (before any gate/up split). */
   readonly decode: (t: TensorEntry, j: number) => Promise<Float32Array>;
+  /** Decodes only the picked rows of expert j's gate_up, where the format can skip the others (MXFP4). */
+  readonly decodeRows?: (t: TensorEntry, j: number, rows: RowRange) => Promise<Float32Array>;
   readonly gateUpShape: readonly [number, number]; // [2I, H] as decoded
   readonly downShape: readonly [number, number]; // [H, I] as decoded
   readonly split: GateUpSplit;
@@ -51,7 +54,9 @@ export function fusedSources(ctx: PatternContext, f: FusedSpec): Record<Projecti
   const gu = (p: 'gate' | 'up'): ProjSource => ({
     layout: { shape: [rows2 / 2, cols], encoding: f.encoding, tensors: [...f.gateUpTensors, ...(f.gateUpBias ? [f.gateUpBias.name] : [])], hasBias: f.gateUpBias !== null },
     async read(j) {
-      const w = pickRows(await f.decode(f.gateUp, j), rows2, cols, pick(p));
+      const w = f.decodeRows
+        ? await f.decodeRows(f.gateUp, j, rowRangeOf(pick(p), rows2))
+        : pickRows(await f.decode(f.gateUp, j), rows2, cols, pick(p));
       assertFinite(w, f.gateUp, j);
       return w;
     },

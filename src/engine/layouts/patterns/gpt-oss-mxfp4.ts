@@ -7,7 +7,7 @@
  * Biases are per output row and stay apart: folding them in made GPT-OSS look upcycled (fact sheet 5).
  */
 import { MoeInspectorError } from '../../errors';
-import { decodeMxfp4 } from '../../formats/mxfp4';
+import { decodeMxfp4, type RowRange } from '../../formats/mxfp4';
 import type { TensorEntry } from '../../model/checkpoint';
 import { readSliceBytes, tensorOf, where } from '../tensor-read';
 import { fusedSources, optionalTensor } from './fused-sources';
@@ -43,9 +43,10 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
   }
   const scalesOf = new Map([[gub.name, gus], [db.name, ds]]);
   // Only expert j's byte range of blocks and scales is read.
-  const decode = async (t: TensorEntry, j: number): Promise<Float32Array> => {
-    const [, rows, groups] = t.shape as [number, number, number];
-    return decodeMxfp4(await readSliceBytes(ctx.ckpt, t, j, E), await readSliceBytes(ctx.ckpt, scalesOf.get(t.name)!, j, E), rows, groups, where(t));
+  const decode = async (t: TensorEntry, j: number, rows?: RowRange): Promise<Float32Array> => {
+    const [, all, groups] = t.shape as [number, number, number];
+    const [blocks, scales] = await Promise.all([readSliceBytes(ctx.ckpt, t, j, E), readSliceBytes(ctx.ckpt, scalesOf.get(t.name)!, j, E)]);
+    return decodeMxfp4(blocks, scales, all, groups, where(t), rows);
   };
   return {
     pattern: 'gpt-oss-mxfp4',
@@ -55,6 +56,7 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
       down: db,
       numExperts: E,
       decode,
+      decodeRows: decode,
       gateUpShape: [R2, G * 32],
       downShape: [H, Gd * 32],
       split: 'interleaved',
