@@ -6,7 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WorkerJobError } from '../client/worker-client';
 import { isMoeInspectorError, MoeInspectorError } from '../engine/errors';
 import { parseLayerSpec } from '../engine/analysis/layer-selection';
-import type { DeviceChoice, LayerSelection } from '../shared/messages';
+import type { DeviceChoice, LayerSelection, ModelAccess } from '../shared/messages';
 import { runInWorker } from './run-in-worker';
 import { formatAnalysis, formatCompare, formatInfo } from './format';
 import { writeJsonAtomic } from './write-output';
@@ -30,6 +30,7 @@ Usage:
 
 MODEL: a .safetensors file, a model.safetensors.index.json, a model folder, or a Hugging Face id
 org/name[@revision] (local cache first, then the hub; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured).
+--allow-full-download: fetch a whole hub file when its server ignores HTTP Range (refused by default).
 Aliases (the seeds' names): moe-type-analyze, moe-type-compare, moe-overlay-compute, moe-overlay-verify, moe-overlay-estimate.
 Exit codes: 0 ok, 1 bad input or failed check, 2 usage, 130 cancelled.`;
 
@@ -42,6 +43,7 @@ const COMMON = {
   layers: { type: 'string' },
   'sample-experts': { type: 'string' },
   'full-spectra': { type: 'boolean' },
+  'allow-full-download': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -65,6 +67,11 @@ export function deviceOf(v: Values): DeviceChoice {
   const d = v['device'] ?? 'auto';
   if (d !== 'auto' && d !== 'cpu' && d !== 'cuda') throw new MoeInspectorError('usage', `--device must be auto, cpu or cuda (got "${String(d)}")`);
   return d;
+}
+
+/** --allow-full-download: hub files whose server ignores Range may be fetched whole. */
+export function accessOf(v: Values): ModelAccess {
+  return v['allow-full-download'] === true ? { allowFullDownload: true } : {};
 }
 
 export function layersOf(v: Values, dflt: LayerSelection = { kind: 'first' }): LayerSelection {
@@ -108,6 +115,7 @@ async function analyzeCommand(args: string[]): Promise<number> {
     sampleExperts: intOf(v, 'sample-experts'),
     device: deviceOf(v),
     ...(v['full-spectra'] ? { fullSpectra: true } : {}),
+    ...accessOf(v),
   });
   if (r.kind !== 'analyze') throw new Error('unexpected result');
   await emit(v, r.report, formatAnalysis(r.report));
@@ -122,6 +130,7 @@ async function compareCommand(args: string[]): Promise<number> {
     layers: layersOf(v),
     sampleExperts: intOf(v, 'sample-experts'),
     device: deviceOf(v),
+    ...accessOf(v),
   });
   if (r.kind !== 'compare') throw new Error('unexpected result');
   await emit(v, r.report, formatCompare(r.report));
@@ -131,7 +140,7 @@ async function compareCommand(args: string[]): Promise<number> {
 async function infoCommand(args: string[]): Promise<number> {
   const { values: v, positionals } = parseArgs({ args, options: COMMON, strict: true, allowPositionals: true });
   const model = typeof v.model === 'string' ? v.model : positionals[0];
-  const r = await runInWorker({ kind: 'info', model: requireModel({ model }) });
+  const r = await runInWorker({ kind: 'info', model: requireModel({ model }), ...accessOf(v) });
   if (r.kind !== 'info') throw new Error('unexpected result');
   await emit(v, r.report, formatInfo(r.report));
   return 0;

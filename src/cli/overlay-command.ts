@@ -32,6 +32,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   'overlay-dtype': { type: 'string' },
   fast: { type: 'boolean' },
+  'allow-full-download': { type: 'boolean' },
 } as const;
 
 const MODES = ['compute', 'verify', 'estimate'] as const;
@@ -50,7 +51,7 @@ export async function overlayCommand(args: string[], deps: OverlayCommandDeps): 
   return r.report.verification && !r.report.verification.passed ? 1 : 0;
 }
 
-type Cli = Pick<typeof import('./main'), 'requireModel' | 'deviceOf' | 'layersOf' | 'intOf' | 'numberOf'>;
+type Cli = Pick<typeof import('./main'), 'requireModel' | 'deviceOf' | 'layersOf' | 'intOf' | 'numberOf' | 'accessOf'>;
 
 export function buildJob(mode: OverlayJob['mode'], v: Values, cli: Cli): OverlayJob {
   const overlayDir = str(v, 'overlay');
@@ -76,6 +77,7 @@ export function buildJob(mode: OverlayJob['mode'], v: Values, cli: Cli): Overlay
     ...(maxError !== null ? { maxError } : {}),
     ...(seed !== null ? { seed } : {}),
     ...(v['fast'] ? { fast: true } : {}),
+    ...cli.accessOf(v),
   };
 }
 

@@ -9,7 +9,13 @@ export type DeviceChoice = 'auto' | ExecutionProvider;
 /** Which layers: explicit decoder layer indices, 'first' (the first MoE layer) or 'all'. */
 export type LayerSelection = { readonly kind: 'first' } | { readonly kind: 'all' } | { readonly kind: 'list'; readonly layers: readonly number[] };
 
-export interface AnalyzeJob {
+/** How a job may reach the model's bytes (every job opens at least one model). */
+export interface ModelAccess {
+  /** Hub only: fetch a whole file when the server ignores HTTP Range (refused by default). */
+  readonly allowFullDownload?: boolean;
+}
+
+export interface AnalyzeJob extends ModelAccess {
   readonly kind: 'analyze';
   readonly model: string;
   readonly layers: LayerSelection;
@@ -20,7 +26,7 @@ export interface AnalyzeJob {
   readonly fullSpectra?: boolean;
 }
 
-export interface CompareJob {
+export interface CompareJob extends ModelAccess {
   readonly kind: 'compare';
   readonly models: readonly [string, string];
   readonly layers: LayerSelection;
@@ -29,7 +35,7 @@ export interface CompareJob {
   readonly thresholds?: VerdictThresholds;
 }
 
-export interface InfoJob {
+export interface InfoJob extends ModelAccess {
   readonly kind: 'info';
   readonly model: string;
 }
@@ -39,7 +45,7 @@ export type OverlayRanks =
   | { readonly kind: 'energy'; readonly energy: number }
   | { readonly kind: 'target-ratio'; readonly ratio: number };
 
-export interface OverlayJob {
+export interface OverlayJob extends ModelAccess {
   readonly kind: 'overlay';
   readonly mode: 'compute' | 'verify' | 'estimate';
   readonly model: string;

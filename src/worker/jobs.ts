@@ -7,7 +7,7 @@ import { createComputeBackend, type ComputeBackend } from '../engine/numerics/ba
 import { analyzeModel } from '../engine/analysis/analyze-model';
 import { buildInfoReport } from '../engine/report/info';
 import { DEFAULT_THRESHOLDS, type AnalysisReport, type LayerAnalysis } from '../engine/report/schema';
-import type { AnalyzeJob, DeviceChoice, Job, JobResult, Progress } from '../shared/messages';
+import type { AnalyzeJob, DeviceChoice, Job, JobResult, ModelAccess, Progress } from '../shared/messages';
 import { runOverlayJob } from './overlay-job';
 
 export interface JobContext {
@@ -29,10 +29,10 @@ export function backendFor(device: DeviceChoice): Promise<ComputeBackend> {
   return b;
 }
 
-export async function openModel(spec: string, ctx: JobContext): Promise<Checkpoint> {
+export async function openModel(spec: string, access: ModelAccess, ctx: JobContext): Promise<Checkpoint> {
   return resolveModel(spec, {
     signal: ctx.signal,
-    allowFullDownload: process.env['MOE_ALLOW_FULL_DOWNLOAD'] === '1',
+    allowFullDownload: access.allowFullDownload === true || process.env['MOE_ALLOW_FULL_DOWNLOAD'] === '1',
     onBytes: (fetched, needed) =>
       ctx.onProgress({ stage: 'fetching', done: fetched, total: needed, message: `fetched ${fetched} of ${needed} bytes`, bytesFetched: fetched, bytesNeeded: needed }),
   });
@@ -41,7 +41,7 @@ export async function openModel(spec: string, ctx: JobContext): Promise<Checkpoi
 export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   switch (job.kind) {
     case 'info':
-      return { kind: 'info', report: await withCheckpoint(job.model, ctx, async (ckpt) => buildInfoReport(ckpt, tryResolve(ckpt))) };
+      return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, tryResolve(ckpt))) };
     case 'analyze':
       return { kind: 'analyze', report: await analyzeOne(job, job.model, 0, ctx) };
     case 'compare': {
@@ -62,8 +62,8 @@ function tryResolve(ckpt: Checkpoint) {
   }
 }
 
-export async function withCheckpoint<T>(spec: string, ctx: JobContext, fn: (c: Checkpoint) => Promise<T>): Promise<T> {
-  const ckpt = await openModel(spec, ctx);
+export async function withCheckpoint<T>(spec: string, access: ModelAccess, ctx: JobContext, fn: (c: Checkpoint) => Promise<T>): Promise<T> {
+  const ckpt = await openModel(spec, access, ctx);
   try {
     return await fn(ckpt);
   } finally {
@@ -71,10 +71,10 @@ export async function withCheckpoint<T>(spec: string, ctx: JobContext, fn: (c: C
   }
 }
 
-async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra'>, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
+async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload'>, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
   const started = performance.now();
   const backend = await backendFor(job.device);
-  return withCheckpoint(spec, ctx, async (ckpt) => {
+  return withCheckpoint(spec, job, ctx, async (ckpt) => {
     const model = resolveMoeModel(ckpt);
     const report = await analyzeModel(
       model,

@@ -17,7 +17,7 @@ export async function runOverlayJob(job: OverlayJob, ctx: JobContext): Promise<O
   const rule: RankRule = job.ranks;
   const overlayDtype = job.overlayDtype ?? DEFAULT_OVERLAY_DTYPE;
   const common = { rule, overlayDtype, signal: ctx.signal, onProgress: ctx.onProgress };
-  const report = await withCheckpoint(job.model, ctx, async (ckpt) => {
+  const report = await withCheckpoint(job.model, job, ctx, async (ckpt) => {
     const model = resolveMoeModel(ckpt);
     switch (job.mode) {
       case 'compute':
