@@ -47,6 +47,8 @@ export async function analyzeModel(
       const experts = await readAllExperts(model, layout, proj, opts, (j) =>
         opts.onProgress?.({ stage: 'reading', done: step, total, message: `${label}: reading expert ${j + 1}/${layout.numExperts}` }),
       );
+      // reading is done: from here on the time is the metrics' (base, norms, cosine, then spectra)
+      opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: base, norms and cosine of ${experts.length} experts` });
       const metrics = await projectionMetrics(backend, experts, {
         analyze,
         signal: opts.signal,
