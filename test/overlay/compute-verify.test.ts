@@ -5,7 +5,7 @@
  * the production solver is held to the same reference in solver.test.ts.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { overlayVerify } from '../../src/engine/overlay/overlay-verify';
 import { seededInputs } from '../../src/engine/overlay/verify-inputs';
 import { bf16Value } from '../../src/engine/synth/encoders';
 import { exactSolver, expertForwardF64, headerOf, jacobiSvd, relErr } from './reference';
+import { f32Bytes, safetensorsFile } from '../formats/helpers';
 
 const RANKS = { gate: 3, up: 4, down: 2 };
 
@@ -71,6 +72,36 @@ function rebuilt(file: string, layer: number, p: Projection, j: number): Float64
   const out = Float64Array.from(base.values);
   for (let i = 0; i < m; i++) for (let k = 0; k < r; k++) for (let c = 0; c < n; c++) out[i * n + c]! += u.values[i * r + k]! * v.values[k * n + c]!;
   return out;
+}
+
+type References = Record<Projection, Awaited<ReturnType<typeof reference>>>;
+
+async function allReferences(model: MoeModel, layer: number): Promise<References> {
+  return { gate: await reference(model, layer, 'gate'), up: await reference(model, layer, 'up'), down: await reference(model, layer, 'down') };
+}
+
+/** Per expert: relative error of the whole SwiGLU expert, W vs base + exact rank-r delta, in float64 on tokens x. */
+function outputErrorsF64(
+  refs: References,
+  spec: SynthSpec,
+  x: { data: ArrayLike<number>; tokens: number },
+): number[] {
+  const per: number[] = [];
+  for (let j = 0; j < spec.numExperts; j++) {
+    const pick = (p: Projection, hat: boolean) => {
+      const e = refs[p][j]!;
+      if (!hat) return { w: e.w.data, b: null };
+      const { rows, cols } = e.w;
+      const d = Float64Array.from(e.w.data, (v, i) => v - e.mean[i]!);
+      const svd = jacobiSvd(d, rows, cols);
+      const w = Float64Array.from(e.mean);
+      for (let i = 0; i < rows; i++) for (let k = 0; k < RANKS[p]; k++) for (let c = 0; c < cols; c++) w[i * cols + c]! += svd.u[i * svd.k + k]! * svd.s[k]! * svd.v[c * svd.k + k]!;
+      return { w, b: null };
+    };
+    const f = (hat: boolean) => expertForwardF64({ gate: pick('gate', hat), up: pick('up', hat), down: pick('down', hat), H: spec.hidden, I: spec.intermediate }, x.data, x.tokens, { kind: 'swiglu' });
+    per.push(relErr(f(false), f(true)));
+  }
+  return per;
 }
 
 describe('overlay compute, save, reload and verify (synthetic upcycled checkpoints)', function () {
@@ -142,7 +173,7 @@ describe('overlay compute, save, reload and verify (synthetic upcycled checkpoin
     it('verify (F32, computed now): measured weight errors match the tail energy, output error matches a float64 forward pass', async () => {
       const report = await overlayVerify(m.ckpt, m.model, exactSolver, backend, { layers: { kind: 'list', layers: [0] }, rule: { kind: 'fixed', ...RANKS }, overlayDtype: 'F32' });
       const layer = report.layers[0]!;
-      const refs = Object.fromEntries(await Promise.all(PROJECTIONS.map(async (p) => [p, await reference(m.model, 0, p)] as const)));
+      const refs = await allReferences(m.model, 0);
       for (const p of PROJECTIONS) {
         const rep = layer.projections[p]!;
         assert.equal(rep.error_source, 'reconstruction');
@@ -154,27 +185,35 @@ describe('overlay compute, save, reload and verify (synthetic upcycled checkpoin
         });
       }
       // The whole expert function on the seeded inputs, recomputed here in float64 from W and the exact rank-r reconstruction.
-      const x = seededInputs(spec.hidden, 0);
-      const per: number[] = [];
-      for (let j = 0; j < spec.numExperts; j++) {
-        const pick = (p: Projection, hat: boolean) => {
-          const e = refs[p]![j]!;
-          if (!hat) return { w: e.w.data, b: null };
-          const { rows, cols } = e.w;
-          const d = Float64Array.from(e.w.data, (v, i) => v - e.mean[i]!);
-          const svd = jacobiSvd(d, rows, cols);
-          const w = Float64Array.from(e.mean);
-          for (let i = 0; i < rows; i++) for (let k = 0; k < RANKS[p]; k++) for (let c = 0; c < cols; c++) w[i * cols + c]! += svd.u[i * svd.k + k]! * svd.s[k]! * svd.v[c * svd.k + k]!;
-          return { w, b: null };
-        };
-        const f = (hat: boolean) => expertForwardF64({ gate: pick('gate', hat), up: pick('up', hat), down: pick('down', hat), H: spec.hidden, I: spec.intermediate }, x.data, x.tokens, { kind: 'swiglu' });
-        per.push(relErr(f(false), f(true)));
-      }
+      const per = outputErrorsF64(refs, spec, seededInputs(spec.hidden, 0));
       const got = layer.expert_output_error!.seeded!;
       per.forEach((want, j) => assert.ok(Math.abs(got.per_expert[j]! / want - 1) < 1e-3, `expert ${j}: output error ${got.per_expert[j]} vs f64 ${want}`));
       assert.ok(Math.abs(got.max - Math.max(...per)) < 1e-3 * Math.max(...per));
       assert.equal(report.verification!.criterion, 'output_error');
       assert.equal(report.verification!.passed, got.max <= 0.01);
+    });
+
+    it('verify --inputs FILE: the output error on given activations matches a float64 forward pass on them; a wrong width is refused', async () => {
+      // "Real" activations: 37 tokens unlike the seeded Gaussian ones (a deterministic, uneven pattern).
+      const tokens = 37;
+      const values = Array.from({ length: tokens * spec.hidden }, (_, i) => Math.sin(0.37 * i + 1) * (1 + (i % 5)));
+      const file = join(root, 'activations.safetensors');
+      writeFileSync(file, safetensorsFile([{ name: 'inputs', dtype: 'F32', shape: [tokens, spec.hidden], data: f32Bytes(values) }]));
+      const report = await overlayVerify(m.ckpt, m.model, exactSolver, backend, { layers: { kind: 'list', layers: [0] }, rule: { kind: 'fixed', ...RANKS }, overlayDtype: 'F32', inputsFile: file });
+      const got = report.layers[0]!.expert_output_error!.inputs_file!;
+      const refs = await allReferences(m.model, 0);
+      const want = outputErrorsF64(refs, spec, { data: Float64Array.from(values, (v) => Math.fround(v)), tokens });
+      want.forEach((w, j) => assert.ok(Math.abs(got.per_expert[j]! / w - 1) < 1e-3, `expert ${j}: ${got.per_expert[j]} vs f64 ${w}`));
+      assert.ok(Math.abs(got.max - Math.max(...want)) < 1e-3 * Math.max(...want));
+      // the seeded set is still there, and differs: these are other tokens
+      assert.notEqual(report.layers[0]!.expert_output_error!.seeded!.max, got.max);
+
+      const narrow = join(root, 'narrow.safetensors');
+      writeFileSync(narrow, safetensorsFile([{ name: 'x', dtype: 'F32', shape: [2, spec.hidden - 1], data: f32Bytes(new Array(2 * (spec.hidden - 1)).fill(0.5)) }]));
+      await assert.rejects(
+        overlayVerify(m.ckpt, m.model, exactSolver, backend, { layers: { kind: 'first' }, rule: { kind: 'fixed', ...RANKS }, overlayDtype: 'F32', inputsFile: narrow }),
+        (e: Error) => e.message.includes('narrow.safetensors') && e.message.includes(`H = ${spec.hidden - 1}`) && e.message.includes(`take ${spec.hidden}`),
+      );
     });
 
     it('verify fails when the tolerance is not met (rank 0 keeps no delta)', async () => {
