@@ -3,7 +3,7 @@
  * in flight. It stays thin — jobs go to the worker, results go to the panel and the tree.
  */
 import * as vscode from 'vscode';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { WorkerClient, WorkerJobError } from '../client/worker-client';
 import type { Job, JobResult, OverlayJob, Progress } from '../shared/messages';
@@ -247,8 +247,11 @@ function withResult(s: PanelState, r: JobResult): PanelState {
   }
 }
 
+/** A hub id as is; a file with the folder it sits in (every model has a model.safetensors), a folder by its name. */
 function shortName(model: string): string {
-  return /^[\w.-]+\/[\w.-]+(@.*)?$/.test(model) && !model.startsWith('/') && !model.startsWith('.') ? model : basename(model);
+  if (/^[\w.-]+\/[\w.-]+(@.*)?$/.test(model) && !model.startsWith('/') && !model.startsWith('.')) return model;
+  const file = basename(model);
+  return /\.(safetensors|json)$/.test(file) ? `${basename(dirname(model))}/${file}` : file;
 }
 
 function defaultSaveUri(name: string): vscode.Uri | undefined {

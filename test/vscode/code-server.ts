@@ -120,16 +120,45 @@ export async function runFromPalette(page: Page, title: string): Promise<void> {
   await row.click();
 }
 
-/** Expands folders along `path` in the explorer and right-clicks the last entry. */
+/**
+ * Expands folders along `path` in the explorer and right-clicks the last entry. Names repeat across
+ * folders (every model has a model.safetensors), so each step looks only inside the folder opened
+ * by the step before: rows after the parent's (data-index) until the tree leaves its subtree (aria-level).
+ */
 export async function rightClickInExplorer(page: Page, path: readonly string[]): Promise<void> {
+  let parent = -1;
   for (const [i, name] of path.entries()) {
-    const row = page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${name}"]`).first();
-    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    const row = await childRow(page, parent, i + 1, name);
     if (i < path.length - 1) {
       if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+      parent = Number(await row.getAttribute('data-index'));
     } else {
       await row.click({ button: 'right' });
     }
+  }
+}
+
+/** The explorer row `name` at tree level `level` inside the subtree of the row at index `parent` (-1: the top). */
+async function childRow(page: Page, parent: number, level: number, name: string) {
+  const rows = page.locator('.explorer-folders-view .monaco-list-row');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const found = await rows.evaluateAll(
+      (els, a) => {
+        const byIndex = new Map(els.map((e) => [Number(e.getAttribute('data-index')), e]));
+        for (let k = a.parent + 1; byIndex.has(k); k++) {
+          const e = byIndex.get(k)!;
+          const lvl = Number(e.getAttribute('aria-level'));
+          if (lvl < a.level) break; // left the parent's subtree
+          if (lvl === a.level && e.getAttribute('aria-label') === a.name) return k;
+        }
+        return null;
+      },
+      { parent, level, name },
+    );
+    if (found !== null) return page.locator(`.explorer-folders-view .monaco-list-row[data-index="${found}"]`);
+    if (Date.now() > deadline) throw new Error(`explorer: no "${name}" at level ${level} under row ${parent}`);
+    await page.waitForTimeout(200);
   }
 }
 

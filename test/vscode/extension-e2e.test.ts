@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { generateSyntheticCheckpoint } from '../../src/engine/synth/generate';
+import { FakeHub } from '../hub/fake-hub';
 import {
   REPO, clickContextMenuItem, ensureCodeServer, findPanelFrame, installExtension, launchChromium, rightClickInExplorer, runFromPalette, startCodeServer, writeUserSettings, type Workbench,
 } from './code-server';
@@ -27,6 +28,7 @@ describe('VS Code extension in code-server (end to end)', function () {
   let server: Workbench | null = null;
   let browser: Browser | null = null;
   let page: Page;
+  let hub: FakeHub;
   const serverLog: string[] = [];
 
   before(async function () {
@@ -50,6 +52,11 @@ describe('VS Code extension in code-server (end to end)', function () {
     await generateSyntheticCheckpoint(join(workspace, 'big'), {
       family: 'olmoe', dtype: 'BF16', numLayers: 12, numExperts: 32, hidden: 256, intermediate: 256, structure: { kind: 'native' }, seed: 8, expertsOnly: true,
     });
+    await generateSyntheticCheckpoint(join(workspace, 'native'), {
+      family: 'olmoe', dtype: 'BF16', numLayers: SMALL.layers, numExperts: SMALL.experts, hidden: SMALL.hidden, intermediate: SMALL.intermediate,
+      structure: { kind: 'native' }, seed: 9,
+    });
+    writeDenseModel(join(workspace, 'dense'));
     // a safetensors header length pointing far past the end of the file
     const broken = Buffer.alloc(64);
     broken.writeBigUInt64LE(10_000_000n, 0);
@@ -68,7 +75,10 @@ describe('VS Code extension in code-server (end to end)', function () {
       'moeInspector.executionProvider': 'cpu',
     });
     installExtension(bin, vsix, extensionsDir, userDataDir);
-    server = await startCodeServer({ bin, workspace, extensionsDir, userDataDir, env: { MOE_INSPECTOR_TEST_HOOKS: hookFile }, log: (s) => serverLog.push(s) });
+    // A loopback hub that holds no repository: a model id typed in VS Code gets the hub's 404.
+    hub = await new FakeHub().start();
+    const hubEnv = { HF_ENDPOINT: hub.url, HF_HOME: join(tmp, 'hf'), XDG_CACHE_HOME: join(tmp, 'xdg'), HF_HUB_OFFLINE: '', HF_TOKEN: '' };
+    server = await startCodeServer({ bin, workspace, extensionsDir, userDataDir, env: { MOE_INSPECTOR_TEST_HOOKS: hookFile, ...hubEnv }, log: (s) => serverLog.push(s) });
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
@@ -80,6 +90,7 @@ describe('VS Code extension in code-server (end to end)', function () {
     if (page && this.currentTest?.state === 'failed') await page.screenshot({ path: join(ARTIFACTS, 'failure.png') }).catch(() => undefined);
     await browser?.close();
     await server?.stop();
+    await hub?.stop();
     if (serverLog.length > 0) writeFileSync(join(ARTIFACTS, 'code-server.log'), serverLog.join(''));
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
@@ -87,6 +98,35 @@ describe('VS Code extension in code-server (end to end)', function () {
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') await page.screenshot({ path: join(ARTIFACTS, `failed-${this.currentTest.title.replace(/\W+/g, '_')}.png`) }).catch(() => undefined);
   });
+
+  async function waitNoFrameWith(selector: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let found = false;
+      for (const f of page.frames()) found ||= await f.evaluate((sel) => !!document.querySelector(sel), selector).catch(() => false);
+      if (!found) return;
+      if (Date.now() > deadline) throw new Error(`a frame still shows ${selector} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** The panel frame whose `selector` element says `text` (another panel's stale frame may still be there). */
+  async function frameSaying(selector: string, text: RegExp, timeoutMs: number): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const f of page.frames()) {
+        const said = await f.evaluate((sel) => document.querySelector(sel)?.textContent ?? null, selector).catch(() => null);
+        if (said !== null && text.test(said)) return f;
+      }
+      if (Date.now() > deadline) throw new Error(`no webview frame whose ${selector} matches ${text} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  async function expectToast(text: RegExp): Promise<void> {
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
+    await toast.waitFor({ state: 'visible', timeout: 20_000 });
+  }
 
   async function markCount(frame: Frame, chartId: string, markClass: string): Promise<number> {
     return frame.locator(`[data-chart-id="${chartId}"] .vega svg g.${markClass}.role-mark > path`).count();
@@ -122,10 +162,78 @@ describe('VS Code extension in code-server (end to end)', function () {
     await page.screenshot({ path: join(ARTIFACTS, 'drilldown.png') });
   });
 
+  it('keeps its state when hidden (the webview is destroyed) and shown again', async () => {
+    const before = await findPanelFrame(page, 10_000, '#drilldown');
+    const verdict = await before.locator('#verdict').innerText();
+    const drilled = await before.locator('#drilldown h3').first().innerText();
+    await runFromPalette(page, 'File: New Untitled Text File'); // the panel's tab is no longer visible
+    await waitNoFrameWith('#drilldown', 15_000); // no retainContextWhenHidden: the page is gone
+    await page.locator('.tabs-container .tab', { hasText: 'MoE: small/model.safetensors' }).first().click();
+    const after = await findPanelFrame(page, 20_000, '#drilldown');
+    await after.waitForFunction(() => document.querySelectorAll('[data-chart-id^="spectrum-"] .vega svg').length === 3, undefined, { timeout: 30_000 });
+    assert.equal(await after.locator('#verdict').innerText(), verdict);
+    assert.equal(await after.locator('#drilldown h3').first().innerText(), drilled);
+  });
+
+  it('estimates overlay storage from the explorer and shows the storage bars beside the analysis', async () => {
+    await rightClickInExplorer(page, ['small', 'model.safetensors']);
+    await clickContextMenuItem(page, 'Overlay: estimate');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.press('Enter'); // the offered default: keep 95% of each delta's energy
+    const frame = await findPanelFrame(page, 60_000, '#overlay-line');
+    await frame.waitForFunction(() => document.querySelectorAll('[data-chart-id="overlay-storage"] .vega svg').length === 1, undefined, { timeout: 30_000 });
+    // original and overlay bars for every MoE layer and for the total
+    assert.equal(await markCount(frame, 'overlay-storage', 'mark-rect'), (SMALL.layers + 1) * 2);
+    assert.match(await frame.locator('#overlay-line').innerText(), /estimate/i);
+    assert.match(await frame.locator('#verdict').innerText(), /upcycled/, 'the analysis stays in the panel');
+    await page.screenshot({ path: join(ARTIFACTS, 'overlay-estimate.png') });
+  });
+
+  it('compares two models side by side', async () => {
+    await rightClickInExplorer(page, ['native', 'model.safetensors']);
+    await clickContextMenuItem(page, 'Analyze MoE');
+    const single = await findPanelFrame(page, 60_000, '#verdict');
+    await single.locator('#verdict', { hasText: 'native' }).waitFor({ timeout: 60_000 });
+    await runFromPalette(page, 'MoE Inspector: Compare two models...');
+    for (const name of ['small', 'native']) {
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(`${name}/model.safetensors`);
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: `${name}/model.safetensors` }).first().click();
+    }
+    const frame = await findPanelFrame(page, 60_000, '#compare #verdict-1');
+    await frame.waitForFunction(() => document.querySelectorAll('#compare [data-chart-id] .vega svg').length === 4, undefined, { timeout: 30_000 });
+    assert.match(await frame.locator('#compare #verdict').innerText(), /upcycled/);
+    assert.match(await frame.locator('#compare #verdict-1').innerText(), /native/);
+    for (const prefix of ['a-', 'b-']) assert.equal(await markCount(frame, `${prefix}rank-ratio`, 'mark-symbol'), SMALL.layers * 3);
+    await page.screenshot({ path: join(ARTIFACTS, 'compare.png') });
+  });
+
+  it('shows a clear error for a model that is not a Mixture-of-Experts', async () => {
+    await rightClickInExplorer(page, ['dense', 'model.safetensors']);
+    await clickContextMenuItem(page, 'Analyze MoE');
+    const frame = await frameSaying('#error', /dense/, 60_000);
+    assert.match(await frame.locator('#error').innerText(), /dense\/model\.safetensors: not a Mixture-of-Experts model: model_type llama/);
+    await expectToast(/not a Mixture-of-Experts model/);
+  });
+
+  it('shows a clear error for a hub model id that does not exist', async () => {
+    await runFromPalette(page, 'MoE Inspector: Analyze Hugging Face model...');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill('acme/no-such-model');
+    await input.press('Enter');
+    const frame = await frameSaying('#error', /no-such-model/, 60_000);
+    assert.match(await frame.locator('#error').innerText(), /repository acme\/no-such-model not found/);
+    await expectToast(/acme\/no-such-model/);
+    assert.ok(hub.log.some((r) => r.path.includes('acme/no-such-model')), 'the request went to the loopback hub');
+  });
+
   it('shows a clear error in the panel and a notification for a corrupt file', async () => {
     await rightClickInExplorer(page, ['broken.safetensors']);
     await clickContextMenuItem(page, 'Analyze MoE');
-    const frame = await findPanelFrame(page, 60_000, '#error');
+    const frame = await frameSaying('#error', /broken\.safetensors/, 60_000);
     const text = await frame.locator('#error').innerText();
     assert.match(text, /broken\.safetensors/);
     const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'MoE Inspector' }).first();
@@ -157,11 +265,26 @@ describe('VS Code extension in code-server (end to end)', function () {
     assert.equal(report.worker.aliveBefore, true);
     assert.equal(report.worker.aliveAfterDispose, false);
     assert.ok(report.analysedModels.some((m: string) => m.endsWith(join('small', 'model.safetensors'))));
-    const outcomes = report.runs.map((r: { outcome: string }) => r.outcome);
-    assert.equal(outcomes.length, 3);
-    assert.equal(outcomes[0], 'done');
-    assert.ok(outcomes[1] !== 'done' && outcomes[1] !== 'cancelled', `corrupt file outcome: ${outcomes[1]}`);
-    assert.equal(outcomes[2], 'cancelled');
+    const runs = report.runs.map((r: { job: string; outcome: string }) => `${r.job}:${r.outcome}`);
+    // in test order: small analysed, its overlay estimated, native analysed, the two compared,
+    // then the dense model, the unknown hub id and the corrupt file fail, and the long run is cancelled
+    assert.deepEqual(runs.slice(0, 4), ['analyze:done', 'overlay:done', 'analyze:done', 'compare:done']);
+    assert.equal(runs[4], 'analyze:not-moe');
+    assert.equal(runs[5], 'analyze:not-found');
+    assert.equal(runs[6], 'analyze:format');
+    assert.equal(runs[7], 'analyze:cancelled');
+    assert.equal(runs.length, 8);
     assert.equal(report.activeRuns, 0);
   });
 });
+
+/** A dense (non-MoE) llama checkpoint: one FFN weight, no experts. */
+function writeDenseModel(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', num_hidden_layers: 1 }));
+  const header = JSON.stringify({ 'model.layers.0.mlp.up_proj.weight': { dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] } });
+  const buf = Buffer.alloc(8 + header.length + 16);
+  buf.writeBigUInt64LE(BigInt(header.length));
+  buf.write(header, 8);
+  writeFileSync(join(dir, 'model.safetensors'), buf);
+}
