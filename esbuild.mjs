@@ -23,6 +23,7 @@ const targets = [
   { ...nodeCommon, entryPoints: ['src/engine/numerics/eigen-thread.ts'], outfile: 'dist/eigen-thread.js' },
   { ...nodeCommon, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...nodeCommon, entryPoints: ['bench/bench.ts'], outfile: 'dist/bench.js' },
+  { ...nodeCommon, entryPoints: ['bench/spectra-bench.ts'], outfile: 'dist/spectra-bench.js' },
   {
     entryPoints: ['webview/main.ts'],
     outfile: 'dist/webview.js',

@@ -1,7 +1,10 @@
 /**
  * Times the whole spectral analysis of one MoE layer (all experts, gate/up/down) on synthetic
  * matrices of real shapes, and says where the time goes.
- *   npx tsx bench/spectra-bench.ts [--shape gpt-oss|olmoe|all] [--kind native|upcycled|all] [--device auto|cpu|cuda]
+ *   npm run bench:spectra -- [--shape gpt-oss|olmoe|all] [--kind native|upcycled|all] [--device auto|cpu|cuda]
+ * Run the bundle, not the sources through tsx: under tsx the eigen worker thread loads through the
+ * TypeScript loader's hooks thread, and ORT calls on the main thread then measured 5-6x slower
+ * (a 2880 Gram: 1.4 s instead of 0.25 s) while the worker chased.
  * Matrices are generated in memory, one projection at a time (peak memory: one projection's experts).
  * Targets (2-core CPU): GPT-OSS-shaped <= 50 s, OLMoE-shaped <= 11 s, peak RSS < 3 GiB.
  */
