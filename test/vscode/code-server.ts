@@ -111,9 +111,13 @@ export async function findPanelFrame(page: Page, timeoutMs: number, selector = '
 
 /** Runs a command through the command palette, as a user would. */
 export async function runFromPalette(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  // F1 is occasionally lost while a webview holds the focus: then open the palette from the command center.
+  await page.keyboard.press('F1');
+  if (!(await input.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false))) {
+    await page.locator('.command-center .search-label, .command-center-center').first().click();
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+  }
   await input.fill(`>${title}`);
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
   await row.waitFor({ state: 'visible', timeout: 10_000 });
