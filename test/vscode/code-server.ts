@@ -121,7 +121,10 @@ export async function runFromPalette(page: Page, title: string): Promise<void> {
   await input.fill(`>${title}`);
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
   await row.waitFor({ state: 'visible', timeout: 10_000 });
-  await row.click();
+  // Enter when the match is the focused row, as a user does (a click was sometimes not taken as accept); else click it.
+  if (await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).count()) await input.press('Enter');
+  else await row.click();
+  await input.waitFor({ state: 'hidden', timeout: 10_000 });
 }
 
 /**

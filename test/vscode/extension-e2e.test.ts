@@ -83,6 +83,9 @@ describe('VS Code extension in code-server (end to end)', function () {
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
     await page.locator('.explorer-folders-view').waitFor({ state: 'visible', timeout: 90_000 });
+    // The explorer can show before the extension's contributions are registered (its menu items
+    // missing on a first right-click): wait for its activity bar entry.
+    await page.locator('.activitybar .action-item [aria-label^="MoE Inspector"]').first().waitFor({ state: 'attached', timeout: 90_000 });
   });
 
   after(async function () {
