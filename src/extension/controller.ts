@@ -98,19 +98,19 @@ export class Controller implements vscode.Disposable {
   async analyze(model: string): Promise<void> {
     const s = this.settingsOrReport();
     if (!s) return;
-    await this.runJob({ kind: 'analyze', model, layers: s.layers, sampleExperts: s.sampleExperts, device: s.device, thresholds: s.thresholds }, [model], `MoE: ${shortName(model)}`);
+    await this.runJob({ kind: 'analyze', model, layers: s.layers, sampleExperts: s.sampleExperts, device: s.device, thresholds: s.thresholds, allowFullDownload: s.allowFullDownload }, [model], `MoE: ${shortName(model)}`);
   }
 
   async compare(a: string, b: string): Promise<void> {
     const s = this.settingsOrReport();
     if (!s) return;
-    await this.runJob({ kind: 'compare', models: [a, b], layers: s.layers, sampleExperts: s.sampleExperts, device: s.device, thresholds: s.thresholds }, [a, b], `MoE: ${shortName(a)} vs ${shortName(b)}`);
+    await this.runJob({ kind: 'compare', models: [a, b], layers: s.layers, sampleExperts: s.sampleExperts, device: s.device, thresholds: s.thresholds, allowFullDownload: s.allowFullDownload }, [a, b], `MoE: ${shortName(a)} vs ${shortName(b)}`);
   }
 
   async overlay(mode: OverlayJob['mode'], model: string, ranks: OverlayJob['ranks']): Promise<void> {
     const s = this.settingsOrReport();
     if (!s) return;
-    await this.runJob({ kind: 'overlay', mode, model, layers: s.layers, ranks, device: s.device }, [model], `MoE: ${shortName(model)}`);
+    await this.runJob({ kind: 'overlay', mode, model, layers: s.layers, ranks, device: s.device, allowFullDownload: s.allowFullDownload }, [model], `MoE: ${shortName(model)}`);
   }
 
   private settingsOrReport() {

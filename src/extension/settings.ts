@@ -9,6 +9,8 @@ export interface AnalysisSettings {
   readonly thresholds: VerdictThresholds;
   readonly sampleExperts: number | null;
   readonly layers: LayerSelection;
+  /** Hub files whose server ignores HTTP Range may be fetched whole (refused by default). */
+  readonly allowFullDownload: boolean;
 }
 
 /** Thrown (as a user-facing message) when a setting cannot be used. */
@@ -31,10 +33,13 @@ export function readSettings(): AnalysisSettings {
   } catch (e) {
     throw new SettingsError(`moeInspector.defaultLayers: ${(e as Error).message}`);
   }
+  const allowFullDownload = c.get<boolean>('allowFullDownload', false);
+  if (typeof allowFullDownload !== 'boolean') throw new SettingsError(`moeInspector.allowFullDownload must be true or false (is ${String(allowFullDownload)})`);
   return {
     device,
     sampleExperts: sample === 0 ? null : sample,
     layers,
+    allowFullDownload,
     thresholds: {
       upcycled_max_rank_ratio: t('upcycled_max_rank_ratio'),
       upcycled_min_cosine: t('upcycled_min_cosine'),

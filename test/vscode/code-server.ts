@@ -124,7 +124,15 @@ export async function runFromPalette(page: Page, title: string): Promise<void> {
   // Enter when the match is the focused row, as a user does (a click was sometimes not taken as accept); else click it.
   if (await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).count()) await input.press('Enter');
   else await row.click();
-  await input.waitFor({ state: 'hidden', timeout: 10_000 });
+  // accepted: the palette closed, or the command opened its own input box in the same widget
+  await page.waitForFunction(
+    (text) => {
+      const el = document.querySelector<HTMLInputElement>('.quick-input-widget input');
+      return !el || el.offsetParent === null || el.value !== text;
+    },
+    `>${title}`,
+    { timeout: 10_000 },
+  );
 }
 
 /**

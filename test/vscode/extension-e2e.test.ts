@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { generateSyntheticCheckpoint } from '../../src/engine/synth/generate';
 import { FakeHub } from '../hub/fake-hub';
+import { COMMIT_A, writeSmallModel } from '../hub/helpers';
 import {
   REPO, clickContextMenuItem, ensureCodeServer, findPanelFrame, installExtension, launchChromium, rightClickInExplorer, runFromPalette, startCodeServer, writeUserSettings, type Workbench,
 } from './code-server';
@@ -73,10 +74,16 @@ describe('VS Code extension in code-server (end to end)', function () {
       'extensions.ignoreRecommendations': true,
       'moeInspector.defaultLayers': 'all',
       'moeInspector.executionProvider': 'cpu',
+      'moeInspector.allowFullDownload': true,
     });
     installExtension(bin, vsix, extensionsDir, userDataDir);
     // A loopback hub that holds no repository: a model id typed in VS Code gets the hub's 404.
     hub = await new FakeHub().start();
+    // ...and one small upcycled model behind a server that ignores Range: readable only with the
+    // moeInspector.allowFullDownload setting (on below).
+    await writeSmallModel(join(tmp, 'hub-model'));
+    hub.repos.set('acme/tiny-moe', { dir: join(tmp, 'hub-model'), refs: { main: COMMIT_A } });
+    hub.faults.ignoreRange = true;
     const hubEnv = { HF_ENDPOINT: hub.url, HF_HOME: join(tmp, 'hf'), XDG_CACHE_HOME: join(tmp, 'xdg'), HF_HUB_OFFLINE: '', HF_TOKEN: '' };
     server = await startCodeServer({ bin, workspace, extensionsDir, userDataDir, env: { MOE_INSPECTOR_TEST_HOOKS: hookFile, ...hubEnv }, log: (s) => serverLog.push(s) });
     browser = await launchChromium();
@@ -233,6 +240,17 @@ describe('VS Code extension in code-server (end to end)', function () {
     assert.ok(hub.log.some((r) => r.path.includes('acme/no-such-model')), 'the request went to the loopback hub');
   });
 
+  it('analyses a hub model id (the full-download setting lets it past a server that ignores Range)', async () => {
+    await runFromPalette(page, 'MoE Inspector: Analyze Hugging Face model...');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill('acme/tiny-moe');
+    await input.press('Enter');
+    const frame = await frameSaying('#verdict', /upcycled/, 60_000);
+    assert.match(await frame.locator('main').innerText(), /acme\/tiny-moe/);
+    assert.ok(hub.log.some((r) => r.path.includes('acme/tiny-moe') && r.path.endsWith('.safetensors') && r.method === 'GET' && r.status === 200 && r.range !== null), 'a ranged shard request was answered whole, and accepted');
+  });
+
   it('shows a clear error in the panel and a notification for a corrupt file', async () => {
     await rightClickInExplorer(page, ['broken.safetensors']);
     await clickContextMenuItem(page, 'Analyze MoE');
@@ -270,13 +288,15 @@ describe('VS Code extension in code-server (end to end)', function () {
     assert.ok(report.analysedModels.some((m: string) => m.endsWith(join('small', 'model.safetensors'))));
     const runs = report.runs.map((r: { job: string; outcome: string }) => `${r.job}:${r.outcome}`);
     // in test order: small analysed, its overlay estimated, native analysed, the two compared,
-    // then the dense model, the unknown hub id and the corrupt file fail, and the long run is cancelled
+    // then the dense model and the unknown hub id fail, the hub model is read, the corrupt file
+    // fails, and the long run is cancelled
     assert.deepEqual(runs.slice(0, 4), ['analyze:done', 'overlay:done', 'analyze:done', 'compare:done']);
     assert.equal(runs[4], 'analyze:not-moe');
     assert.equal(runs[5], 'analyze:not-found');
-    assert.equal(runs[6], 'analyze:format');
-    assert.equal(runs[7], 'analyze:cancelled');
-    assert.equal(runs.length, 8);
+    assert.equal(runs[6], 'analyze:done');
+    assert.equal(runs[7], 'analyze:format');
+    assert.equal(runs[8], 'analyze:cancelled');
+    assert.equal(runs.length, 9);
     assert.equal(report.activeRuns, 0);
   });
 });
