@@ -133,6 +133,15 @@ describe('VS Code extension in code-server (end to end)', function () {
     }
   }
 
+  /** Palette -> "Analyze Hugging Face model..." -> type the id -> Enter. */
+  async function analyzeHubId(id: string): Promise<void> {
+    await runFromPalette(page, 'MoE Inspector: Analyze Hugging Face model...');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(id);
+    await input.press('Enter');
+  }
+
   async function expectToast(text: RegExp): Promise<void> {
     const toast = page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
     await toast.waitFor({ state: 'visible', timeout: 20_000 });
@@ -229,11 +238,7 @@ describe('VS Code extension in code-server (end to end)', function () {
   });
 
   it('shows a clear error for a hub model id that does not exist', async () => {
-    await runFromPalette(page, 'MoE Inspector: Analyze Hugging Face model...');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill('acme/no-such-model');
-    await input.press('Enter');
+    await analyzeHubId('acme/no-such-model');
     const frame = await frameSaying('#error', /no-such-model/, 60_000);
     assert.match(await frame.locator('#error').innerText(), /repository acme\/no-such-model not found/);
     await expectToast(/acme\/no-such-model/);
@@ -241,11 +246,7 @@ describe('VS Code extension in code-server (end to end)', function () {
   });
 
   it('analyses a hub model id (the full-download setting lets it past a server that ignores Range)', async () => {
-    await runFromPalette(page, 'MoE Inspector: Analyze Hugging Face model...');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill('acme/tiny-moe');
-    await input.press('Enter');
+    await analyzeHubId('acme/tiny-moe');
     const frame = await frameSaying('#verdict', /upcycled/, 60_000);
     assert.match(await frame.locator('main').innerText(), /acme\/tiny-moe/);
     assert.ok(hub.log.some((r) => r.path.includes('acme/tiny-moe') && r.path.endsWith('.safetensors') && r.method === 'GET' && r.status === 200 && r.range !== null), 'a ranged shard request was answered whole, and accepted');
