@@ -66,12 +66,10 @@ export function rowRangeOf(how: RowPick, rows: number): RowRange {
 
 /** Rows of a [rows, cols] matrix: every second one (interleaved), or a contiguous half. */
 export function pickRows(a: Float32Array, rows: number, cols: number, how: RowPick): Float32Array {
-  if (how === 'first-half' || how === 'second-half') {
-    const half = (rows / 2) * cols;
-    return how === 'first-half' ? a.slice(0, half) : a.slice(half);
-  }
-  const out = new Float32Array((rows / 2) * cols);
-  for (let r = how === 'even' ? 0 : 1, o = 0; r < rows; r += 2, o += cols) out.set(a.subarray(r * cols, (r + 1) * cols), o);
+  const { first, step, count } = rowRangeOf(how, rows);
+  if (step === 1) return a.slice(first * cols, (first + count) * cols);
+  const out = new Float32Array(count * cols);
+  for (let i = 0, r = first; i < count; i++, r += step) out.set(a.subarray(r * cols, (r + 1) * cols), i * cols);
   return out;
 }
 
