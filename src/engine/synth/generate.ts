@@ -3,15 +3,18 @@
  * with experts of a chosen structure (synth/experts.ts), streaming expert by expert, and records the
  * ground truth it used in synth-ground-truth.json.
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MoeInspectorError } from '../errors';
 import type { Dtype } from '../formats/dtype';
 import { PROJECTIONS, type Projection } from '../layouts/types';
 import { encodeMatrix, encodePlain, type EncodedMatrix, type SynthDtype } from './encode-matrix';
-import { energyMargin95, energyRanks, expertKinds, ExpertFactory, upcycledCount, type ExpertKind, type RankThreshold, type Structure } from './experts';
+import { energyMargin95, energyRanks, expertKinds, ExpertFactory, upcycledCount, type ExpertKind, type ExpertSource, type RankThreshold, type Structure } from './experts';
+import { RecipeLayer, validateRecipe, type RecipeTruth } from './recipes';
+import { writeDenseParent } from './dense-parent';
 import { FAMILIES, type FamilyDef, type SynthFamily } from './families';
 import { fillGaussian, hashKey } from './random';
+import { AUX_DTYPE, onesPlan, randomPlan, writeAtomic } from './plans';
 import { byteLengthOf, writeSafetensors, type TensorPlan } from './safetensors-writer';
 
 export interface SynthSpec {
@@ -53,18 +56,26 @@ export interface GroundTruth {
      * for partial layers (the mean includes native experts: a full-rank shift) and native layers.
      */
     readonly deltaFromMeanIsConstructed: boolean;
+    /** Recipe layers: neuron maps, inherited shares, expected shared-neuron shares, parent coverage. */
+    readonly recipe?: RecipeTruth;
   }[];
   readonly files: string[];
   readonly totalBytes: number;
+  /** Where the dense parent was written (recipe layers' parent FFNs at the same layer indices), if it was. */
+  readonly parentDir?: string;
 }
 
-const AUX_DTYPE = (d: SynthDtype): 'F32' | 'BF16' | 'F16' => (d === 'F32' || d === 'F16' ? d : 'BF16');
+export interface GenerateOptions {
+  /** Write the dense parent (a llama-layout dense model of the same hidden size) into this folder. */
+  readonly parentDir?: string;
+}
 
 /** Builds, on demand, the matrices of one spec: the single source of truth for writing and for tests. */
 export class SyntheticModel {
   readonly def: FamilyDef;
   readonly moeLayers: number[];
-  private readonly factories = new Map<string, ExpertFactory>();
+  private readonly factories = new Map<string, ExpertSource>();
+  private readonly recipeLayers = new Map<number, RecipeLayer>();
   private readonly seed: number;
 
   constructor(readonly spec: SynthSpec) {
@@ -85,7 +96,7 @@ export class SyntheticModel {
     return p === 'down' ? [this.spec.hidden, this.spec.intermediate] : [this.spec.intermediate, this.spec.hidden];
   }
 
-  factory(layer: number, p: Projection): ExpertFactory {
+  factory(layer: number, p: Projection): ExpertSource {
     const key = `L${layer}.${p}`;
     let f = this.factories.get(key);
     // Files are written layer by layer: keeping only one layer's bases and factors bounds memory
@@ -93,10 +104,24 @@ export class SyntheticModel {
     if (!f && [...this.factories.keys()].some((k) => !k.startsWith(`L${layer}.`))) this.factories.clear();
     if (!f) {
       const [out, inp] = this.shapeOf(p);
-      f = new ExpertFactory(this.seed, key, out, inp, this.structureOf(layer), this.spec.numExperts, p);
+      const rl = this.recipeLayer(layer);
+      f = rl ? { expert: (j) => rl.expert(p, j), singularValues: [] } : new ExpertFactory(this.seed, key, out, inp, this.structureOf(layer), this.spec.numExperts, p);
       this.factories.set(key, f);
     }
     return f;
+  }
+
+  /** The recipe builder of a layer (its dense parent FFN and neuron maps), or null for the other structures. */
+  recipeLayer(layer: number): RecipeLayer | null {
+    const s = this.structureOf(layer);
+    if (s.kind !== 'recipe') return null;
+    let rl = this.recipeLayers.get(layer);
+    if (!rl) {
+      this.recipeLayers.clear(); // one layer's parent at a time, like the factories
+      rl = new RecipeLayer(s.recipe, this.seed, `L${layer}`, this.spec.numExperts, this.spec.hidden, this.spec.intermediate);
+      this.recipeLayers.set(layer, rl);
+    }
+    return rl;
   }
 
   /** Expert j of a projection as stored: the bytes and the exact values a correct reader returns. */
@@ -129,23 +154,6 @@ function poison(e: EncodedMatrix, count: number): void {
 
 // ----------------------------------------------------------------------------------------------
 // tensor plans
-
-function randomPlan(name: string, shape: number[], dtype: 'F32' | 'BF16' | 'F16', seed: number, std: number): TensorPlan {
-  return {
-    name,
-    dtype,
-    shape,
-    async produce(sink) {
-      const v = new Float32Array(shape.reduce((a, b) => a * b, 1));
-      fillGaussian(v, hashKey(seed, name), std);
-      await sink(encodePlain(v, dtype).bytes);
-    },
-  };
-}
-
-function onesPlan(name: string, n: number, dtype: 'F32' | 'BF16' | 'F16'): TensorPlan {
-  return { name, dtype, shape: [n], produce: async (sink) => sink(encodePlain(new Float32Array(n).fill(1), dtype).bytes) };
-}
 
 /** One tensor holding a slice per expert, each slice produced by `slice(j)`. */
 function perExpertSlices(name: string, dtype: Dtype, shape: number[], E: number, slice: (j: number) => Uint8Array): TensorPlan {
@@ -355,6 +363,10 @@ function validate(spec: SynthSpec): void {
   const structures = Array.isArray(spec.structure) ? (spec.structure as readonly Structure[]) : [spec.structure as Structure];
   for (const s of structures) {
     if (s.kind === 'native') continue;
+    if (s.kind === 'recipe') {
+      validateRecipe(s.recipe, spec.numExperts, spec.intermediate);
+      continue;
+    }
     if (s.kind === 'partial' && !(s.fraction >= 0 && s.fraction <= 1)) bad(`partial fraction must be in [0, 1], got ${s.fraction}`);
     for (const p of PROJECTIONS) {
       const max = Math.min(...new SyntheticModel({ ...spec, structure: s }).shapeOf(p));
@@ -368,7 +380,7 @@ function validate(spec: SynthSpec): void {
 const FP8_FAMILIES = new Set<SynthFamily>(['deepseek_v2', 'deepseek_v3', 'kimi_k2', 'glm4_moe']);
 
 /** Writes the checkpoint into `dir` (created; files written via temp names and renamed). */
-export async function generateSyntheticCheckpoint(dir: string, spec: SynthSpec): Promise<GroundTruth> {
+export async function generateSyntheticCheckpoint(dir: string, spec: SynthSpec, opts: GenerateOptions = {}): Promise<GroundTruth> {
   validate(spec);
   const m = new SyntheticModel(spec);
   await mkdir(dir, { recursive: true });
@@ -391,13 +403,21 @@ export async function generateSyntheticCheckpoint(dir: string, spec: SynthSpec):
     layers: m.moeLayers.map((layer) => layerTruth(m, layer)),
     files: names,
     totalBytes,
+    ...(opts.parentDir ? { parentDir: opts.parentDir } : {}),
   };
+  if (opts.parentDir) await writeDenseParent(opts.parentDir, m);
   await writeAtomic(join(dir, 'synth-ground-truth.json'), JSON.stringify(truth, null, 2));
   return truth;
 }
 
 function layerTruth(m: SyntheticModel, layer: number): GroundTruth['layers'][number] {
   const structure = m.structureOf(layer);
+  const rl = m.recipeLayer(layer);
+  if (rl) {
+    const recipe = rl.truth();
+    const kinds: ExpertKind[] = recipe.inheritedShare.map((x) => (x > 0 ? 'derived' : 'native'));
+    return { layer, structure, upcycledExperts: kinds.filter((k) => k === 'derived').length, singularValues: {}, expertKinds: kinds, expectedRank: {}, energyMargin95: {}, deltaFromMeanIsConstructed: false, recipe };
+  }
   const kinds = expertKinds(structure, m.spec.numExperts);
   const sv = (p: Projection): number[] => m.factory(layer, p).singularValues;
   const upcycled = structure.kind !== 'native';
@@ -412,15 +432,4 @@ function layerTruth(m: SyntheticModel, layer: number): GroundTruth['layers'][num
     energyMargin95: perProj((p) => energyMargin95(sv(p))),
     deltaFromMeanIsConstructed: kinds.every((k) => k !== 'native'), // base-only experts add no delta: the pairs still sum to zero
   };
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.partial-${process.pid}`;
-  try {
-    await writeFile(tmp, text + '\n');
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }
