@@ -31,12 +31,105 @@ export interface ProjectionAnalysis {
   readonly singular_value_floor: number;
 }
 
+/** How a layer was made, where the verdict says upcycled (README, "Verdict with recipe"). */
+export type Recipe = 'copy' | 'permuted-copy' | 'split' | 'partial' | 'native' | 'uncertain';
+
+export interface LayerVerdictReport {
+  readonly type: Verdict;
+  readonly confidence: number;
+  readonly reasons: readonly string[];
+  // --- added by provenance (optional, additive) ---
+  readonly recipe?: Recipe;
+  /** permuted-copy: estimated share of each expert's neurons re-initialised. */
+  readonly reinit_share?: number | null;
+  /** split without parent: groups of experts sharing neurons; partial: the upcycled experts. */
+  readonly groups?: readonly (readonly number[])[];
+  readonly upcycled_experts?: readonly number[];
+  /** The numbers the verdict rests on, by name. */
+  readonly evidence?: Readonly<Record<string, number | null>>;
+  /** The seeds' rank + cosine rule alone (what `type` was before provenance). */
+  readonly rank_cosine_rule?: { readonly type: Verdict; readonly confidence: number };
+}
+
+/** Neuron-matched similarity of one MoE layer (README, "Provenance: neuron matching"). */
+export interface LayerProvenance {
+  readonly method: {
+    readonly neuron: 'gate+up+down' | 'up+down';
+    /** Length of one neuron vector (parts x hidden). */
+    readonly dim: number;
+    readonly sketch_dim: number;
+    readonly matching: 'mutual-best-on-sketch+exact-recheck';
+    /** Per-neuron false-match probability under the null. */
+    readonly alpha: number;
+    /** Exact cosine a match must exceed: tau(dim, neurons, alpha). */
+    readonly threshold: number;
+    /** Shared neurons an expert pair needs to count as sharing (null: Binomial(neurons, alpha)). */
+    readonly min_shared: number;
+  };
+  /** Intermediate neurons per expert. */
+  readonly neurons: number;
+  /** E x E: share of expert a's neurons matched one-to-one in expert b above the threshold (diagonal 1). */
+  readonly shared_share: readonly (readonly number[])[];
+  /** E x E: mean exact cosine of the accepted matches (null where none). */
+  readonly matched_cosine: readonly (readonly (number | null)[])[];
+  /** E x E: Kendall tau between the neuron order in a and in b over the accepted matches (1: identity order). */
+  readonly kendall_tau: readonly (readonly (number | null)[])[];
+  /** E x E: share of accepted matches at the same position (i -> i). */
+  readonly identity_share: readonly (readonly (number | null)[])[];
+  /** Connected components (size >= 2) of the graph whose edges are expert pairs with >= min_shared shared neurons. */
+  readonly groups: readonly (readonly number[])[];
+  /** Experts sharing neurons with no other expert. */
+  readonly unshared_experts: readonly number[];
+  readonly summary: {
+    readonly pairs: number;
+    readonly pairs_sharing: number;
+    readonly median_pair_share: number;
+    readonly mean_pair_share: number;
+    readonly mean_matched_cosine: number | null;
+    readonly mean_kendall_tau: number | null;
+    readonly mean_identity_share: number | null;
+  };
+  readonly parent?: ParentProvenance;
+  /** Storage-rounding noise per projection and the singular-value edge it reaches in a delta. */
+  readonly noise: Readonly<Partial<Record<Projection, { readonly encoding: string; readonly sigma: number | null; readonly edge: number | null }>>>;
+  /** Expert matrices read (re-reads included when the held-neuron budget is smaller than the layer). */
+  readonly expert_reads: number;
+  readonly seconds: number;
+}
+
+export interface ParentProvenance {
+  readonly source: string;
+  readonly layer: number;
+  /** Neurons of the parent FFN. */
+  readonly neurons: number;
+  /** tau for expert-vs-parent matching (candidates: the parent's neurons). */
+  readonly threshold: number;
+  /** Per expert: share of its neurons matched in the parent. */
+  readonly expert_share: readonly number[];
+  readonly expert_matched_cosine: readonly (number | null)[];
+  readonly expert_kendall_tau: readonly (number | null)[];
+  /** Per expert: share of consecutive matched neurons whose parent neurons are consecutive (contiguous blocks). */
+  readonly expert_contiguity: readonly (number | null)[];
+  /** Share of parent neurons matched by at least one expert. */
+  readonly coverage: number;
+  /** Mean number of experts using each covered parent neuron (1: disjoint, split; ~E: copy). */
+  readonly multiplicity: number | null;
+  /** Share of covered parent neurons used by exactly one expert. */
+  readonly disjoint_share: number | null;
+  /** Experts whose share in the parent is significant (>= min_shared neurons). */
+  readonly experts_from_parent: readonly number[];
+}
+
 export interface LayerAnalysis {
   readonly layer: number;
-  readonly verdict: { readonly type: Verdict; readonly confidence: number; readonly reasons: readonly string[] };
+  readonly verdict: LayerVerdictReport;
   readonly projections: Readonly<Partial<Record<Projection, ProjectionAnalysis>>>;
   /** sum(E*m*n) / (sum(m*n) + sum(E*r95*(m+n))) over projections: base counted. Where upcycled, else null. */
   readonly estimated_overlay_ratio: number | null;
+  // --- added by provenance (optional, additive) ---
+  readonly provenance?: LayerProvenance;
+  /** Per projection: singular values of each delta above the storage-noise edge (quantisation-robust rank). */
+  readonly signal_rank?: Readonly<Partial<Record<Projection, { readonly edge: number | null; readonly per_expert: readonly number[]; readonly mean: number; readonly ratio: number }>>>;
 }
 
 export interface AnalysisReport {
@@ -55,9 +148,18 @@ export interface AnalysisReport {
     readonly bytes_read?: number;
     readonly checkpoint_bytes?: number;
   };
-  readonly options: { readonly sample_experts: number | null; readonly thresholds: VerdictThresholds };
-  readonly verdict: { readonly type: Verdict; readonly confidence: number };
+  readonly options: { readonly sample_experts: number | null; readonly thresholds: VerdictThresholds; readonly parent?: string | null; readonly provenance?: boolean };
+  readonly verdict: { readonly type: Verdict; readonly confidence: number; readonly recipe?: Recipe };
   readonly layers: readonly LayerAnalysis[];
+}
+
+/** `moe-inspect provenance`: neuron-matched provenance of every selected layer alone. */
+export interface ProvenanceReport {
+  readonly schema: 'moe-inspector/provenance@1';
+  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string; readonly num_experts: number; readonly moe_layers: readonly number[] };
+  readonly parent: { readonly source: string; readonly revision: string | null } | null;
+  readonly layers: readonly (LayerProvenance & { readonly layer: number; readonly verdict: LayerVerdictReport })[];
+  readonly runtime: { readonly execution_provider: ExecutionProvider; readonly seconds: number };
 }
 
 export interface CompareReport {
