@@ -1,6 +1,7 @@
 /** Plain-text renderings of the reports, in the spirit of the seeds' boxes. */
 import type { AnalysisReport, CompareReport, InfoReport, LayerAnalysis, ProjectionAnalysis } from '../engine/report/schema';
 import { PROJECTIONS } from '../engine/layouts/types';
+import { provenanceLines, recipeText } from './format-provenance';
 
 const RULE = '='.repeat(70);
 
@@ -13,10 +14,11 @@ function rankLine(name: string, p: ProjectionAnalysis | undefined): string {
 }
 
 export function formatLayer(l: LayerAnalysis): string {
-  const lines = [`Layer ${l.layer}: ${l.verdict.type.toUpperCase()} (confidence ${(l.verdict.confidence * 100).toFixed(0)}%)`];
+  const lines = [`Layer ${l.layer}: ${l.verdict.type.toUpperCase()}${l.verdict.recipe ? `, recipe ${recipeText(l.verdict)}` : ''} (confidence ${(l.verdict.confidence * 100).toFixed(0)}%)`];
   for (const p of PROJECTIONS) lines.push(rankLine(p[0]!.toUpperCase() + p.slice(1), l.projections[p]));
   const any = l.projections.gate ?? l.projections.up ?? l.projections.down;
   if (any) lines.push(`  experts analysed: ${Array.isArray(any.experts_analyzed) ? any.experts_analyzed.length : any.experts_analyzed}`);
+  if (l.provenance) lines.push(...provenanceLines(l.provenance, l.signal_rank));
   if (l.estimated_overlay_ratio !== null) lines.push(`  estimated overlay ratio (95% ranks, base counted): ${l.estimated_overlay_ratio.toFixed(2)}x`);
   for (const r of l.verdict.reasons) lines.push(`  - ${r}`);
   return lines.join('\n');
@@ -29,7 +31,7 @@ export function formatAnalysis(r: AnalysisReport): string {
     RULE,
     `Model:     ${r.model.source}${r.model.revision ? ` @ ${r.model.revision}` : ''}`,
     `Family:    ${r.model.family}   experts: ${r.model.num_experts}   MoE layers: ${r.model.moe_layers.length}${r.model.shared_experts ? '   (+ shared expert, not counted as routed)' : ''}`,
-    `Type:      ${r.verdict.type.toUpperCase()} (confidence ${(r.verdict.confidence * 100).toFixed(0)}%, ${r.layers.length} layer${r.layers.length === 1 ? '' : 's'} analysed)`,
+    `Type:      ${r.verdict.type.toUpperCase()}${r.verdict.recipe ? ` / ${r.verdict.recipe}` : ''} (confidence ${(r.verdict.confidence * 100).toFixed(0)}%, ${r.layers.length} layer${r.layers.length === 1 ? '' : 's'} analysed)`,
     `Runtime:   ${r.runtime.execution_provider.toUpperCase()} execution provider, ${r.runtime.seconds.toFixed(1)} s`,
     '',
   ];
@@ -62,6 +64,15 @@ export function formatCompare(c: CompareReport): string {
     const x = first(r)?.estimated_overlay_ratio;
     return x === null || x === undefined ? 'No' : `Yes (${x.toFixed(1)}x)`;
   };
+  const prov = (r: AnalysisReport, f: (p: NonNullable<LayerAnalysis['provenance']>) => string): string => {
+    const p = first(r)?.provenance;
+    return p ? f(p) : '-';
+  };
+  const fx = (x: number | null): string => (x === null ? '-' : x.toFixed(2));
+  const sig = (r: AnalysisReport): string => {
+    const s = first(r)?.signal_rank?.gate ?? first(r)?.signal_rank?.up;
+    return s ? `${s.mean.toFixed(1)} (${pct(s.ratio)})` : '-';
+  };
   return [
     RULE,
     'MOE TYPE COMPARISON',
@@ -78,6 +89,12 @@ export function formatCompare(c: CompareReport): string {
     row('Down rank (95%)', rank(a, 'down'), rank(b, 'down')),
     row('Cosine (mean of projs)', cos(a), cos(b)),
     row('Compressible', ratio(a), ratio(b)),
+    row('Recipe', first(a) ? recipeText(first(a)!.verdict) : '-', first(b) ? recipeText(first(b)!.verdict) : '-'),
+    row('Pairs sharing neurons', prov(a, (p) => `${p.summary.pairs_sharing}/${p.summary.pairs}`), prov(b, (p) => `${p.summary.pairs_sharing}/${p.summary.pairs}`)),
+    row('Median pair share', prov(a, (p) => pct(p.summary.median_pair_share)), prov(b, (p) => pct(p.summary.median_pair_share))),
+    row('Matched cos / tau', prov(a, (p) => `${fx(p.summary.mean_matched_cosine)} / ${fx(p.summary.mean_kendall_tau)}`), prov(b, (p) => `${fx(p.summary.mean_matched_cosine)} / ${fx(p.summary.mean_kendall_tau)}`)),
+    row('Expert groups', prov(a, (p) => String(p.groups.length)), prov(b, (p) => String(p.groups.length))),
+    row('Gate rank > noise edge', sig(a), sig(b)),
     sep,
     ...(a.layers.length > 1 || b.layers.length > 1 ? ['(table shows the first analysed layer; per-layer results are in the JSON)'] : []),
   ].join('\n');

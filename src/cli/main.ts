@@ -9,6 +9,7 @@ import { parseLayerSpec } from '../engine/analysis/layer-selection';
 import type { DeviceChoice, LayerSelection, ModelAccess } from '../shared/messages';
 import { runInWorker } from './run-in-worker';
 import { formatAnalysis, formatCompare, formatInfo } from './format';
+import { formatProvenance } from './format-provenance';
 import { writeJsonAtomic } from './write-output';
 import { synthCommand } from './synth-command';
 import { overlayCommand } from './overlay-command';
@@ -21,7 +22,9 @@ Usage:
   moe-inspect info     -m MODEL [--json] [-o out.json]
   moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--sample-experts N]
                                 [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json]
-  moe-inspect compare  -m A -c B [--layer N | --layers ...] [-o out.json]
+                                [--parent DENSE] [--no-provenance]
+  moe-inspect compare  -m A -c B [--layer N | --layers ...] [--no-provenance] [-o out.json]
+  moe-inspect provenance -m MOE [--parent DENSE] [--layer N | --layers ...] [--json] [-o out.json]
   moe-inspect overlay compute  -m MODEL [--layers ...] [--gate-rank R --up-rank R --down-rank R | --energy 0.95 | --target-ratio X] [--save DIR]
   moe-inspect overlay verify   -m MODEL [--overlay DIR | ranks] [--inputs FILE] [--max-error E] [--seed N]
   moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast]
@@ -44,6 +47,8 @@ const COMMON = {
   'sample-experts': { type: 'string' },
   'full-spectra': { type: 'boolean' },
   'allow-full-download': { type: 'boolean' },
+  parent: { type: 'string' },
+  'no-provenance': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -115,6 +120,7 @@ async function analyzeCommand(args: string[]): Promise<number> {
     sampleExperts: intOf(v, 'sample-experts'),
     device: deviceOf(v),
     ...(v['full-spectra'] ? { fullSpectra: true } : {}),
+    ...provenanceOf(v),
     ...accessOf(v),
   });
   if (r.kind !== 'analyze') throw new Error('unexpected result');
@@ -130,10 +136,25 @@ async function compareCommand(args: string[]): Promise<number> {
     layers: layersOf(v),
     sampleExperts: intOf(v, 'sample-experts'),
     device: deviceOf(v),
+    ...(v['no-provenance'] ? { provenance: false } : {}),
     ...accessOf(v),
   });
   if (r.kind !== 'compare') throw new Error('unexpected result');
   await emit(v, r.report, formatCompare(r.report));
+  return 0;
+}
+
+/** --parent DENSE and --no-provenance (the neuron-matching pass is on by default). */
+function provenanceOf(v: Values): { parent?: string; provenance?: boolean } {
+  if (v['no-provenance'] && typeof v['parent'] === 'string') throw new MoeInspectorError('usage', '--parent needs the provenance pass: drop --no-provenance');
+  return { ...(typeof v['parent'] === 'string' ? { parent: v['parent'] } : {}), ...(v['no-provenance'] ? { provenance: false } : {}) };
+}
+
+async function provenanceCommand(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({ args, options: COMMON, strict: true });
+  const r = await runInWorker({ kind: 'provenance', model: requireModel(v), layers: layersOf(v), device: deviceOf(v), ...(typeof v.parent === 'string' ? { parent: v.parent } : {}), ...accessOf(v) });
+  if (r.kind !== 'provenance') throw new Error('unexpected result');
+  await emit(v, r.report, formatProvenance(r.report));
   return 0;
 }
 
@@ -150,6 +171,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   analyze: analyzeCommand,
   compare: compareCommand,
   info: infoCommand,
+  provenance: provenanceCommand,
   synth: synthCommand,
   overlay: (args) => overlayCommand(args, { emit, formatOverlay }),
   example: exampleCommand,

@@ -243,6 +243,7 @@ function withResult(s: PanelState, r: JobResult): PanelState {
     case 'overlay':
       return { ...s, overlay: r.report };
     case 'info':
+    case 'provenance':
       return s;
   }
 }

@@ -2,7 +2,7 @@
  * The typed protocol between a caller (CLI, VS Code extension) and the compute worker process.
  * One module, imported by both sides; messages travel as JSON over the child's IPC channel.
  */
-import type { AnalysisReport, CompareReport, ExecutionProvider, LayerAnalysis, OverlayReport, InfoReport, VerdictThresholds } from '../engine/report/schema';
+import type { AnalysisReport, CompareReport, ExecutionProvider, LayerAnalysis, OverlayReport, InfoReport, ProvenanceReport, VerdictThresholds } from '../engine/report/schema';
 
 export type DeviceChoice = 'auto' | ExecutionProvider;
 
@@ -24,6 +24,18 @@ export interface AnalyzeJob extends ModelAccess {
   readonly thresholds?: VerdictThresholds;
   /** Keep every singular value in the report instead of 256 log-spaced ones. */
   readonly fullSpectra?: boolean;
+  /** The dense parent to match expert neurons against (path or hub id). */
+  readonly parent?: string;
+  /** Run the neuron-matching provenance pass (default true). */
+  readonly provenance?: boolean;
+}
+
+export interface ProvenanceJob extends ModelAccess {
+  readonly kind: 'provenance';
+  readonly model: string;
+  readonly parent?: string;
+  readonly layers: LayerSelection;
+  readonly device: DeviceChoice;
 }
 
 export interface CompareJob extends ModelAccess {
@@ -33,6 +45,7 @@ export interface CompareJob extends ModelAccess {
   readonly sampleExperts: number | null;
   readonly device: DeviceChoice;
   readonly thresholds?: VerdictThresholds;
+  readonly provenance?: boolean;
 }
 
 export interface InfoJob extends ModelAccess {
@@ -61,7 +74,7 @@ export interface OverlayJob extends ModelAccess {
   readonly seed?: number;
 }
 
-export type Job = AnalyzeJob | CompareJob | InfoJob | OverlayJob;
+export type Job = AnalyzeJob | CompareJob | InfoJob | OverlayJob | ProvenanceJob;
 
 /** Caller -> worker. */
 export type ToWorker =
@@ -81,7 +94,8 @@ export type JobResult =
   | { readonly kind: 'analyze'; readonly report: AnalysisReport }
   | { readonly kind: 'compare'; readonly report: CompareReport }
   | { readonly kind: 'info'; readonly report: InfoReport }
-  | { readonly kind: 'overlay'; readonly report: OverlayReport };
+  | { readonly kind: 'overlay'; readonly report: OverlayReport }
+  | { readonly kind: 'provenance'; readonly report: ProvenanceReport };
 
 export interface WireError {
   readonly code: string; // ErrorCode, or 'internal' / 'worker-crashed'

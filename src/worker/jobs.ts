@@ -9,6 +9,9 @@ import { buildInfoReport } from '../engine/report/info';
 import { DEFAULT_THRESHOLDS, type AnalysisReport, type LayerAnalysis } from '../engine/report/schema';
 import type { AnalyzeJob, DeviceChoice, Job, JobResult, ModelAccess, Progress } from '../shared/messages';
 import { runOverlayJob } from './overlay-job';
+import { layerProvenance } from '../engine/provenance/layer-provenance';
+import { denseParentOf, type DenseParent } from '../engine/provenance/dense-parent';
+import { runProvenanceJob } from './provenance-job';
 
 export interface JobContext {
   readonly signal: AbortSignal;
@@ -51,6 +54,8 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     }
     case 'overlay':
       return { kind: 'overlay', report: await runOverlayJob(job, ctx) };
+    case 'provenance':
+      return { kind: 'provenance', report: await runProvenanceJob(job, ctx) };
   }
 }
 
@@ -71,10 +76,16 @@ export async function withCheckpoint<T>(spec: string, access: ModelAccess, ctx: 
   }
 }
 
-async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload'>, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
+/** Runs `fn` with the dense parent opened (or without one when `spec` is undefined), closing it after. */
+export async function withParent<T>(spec: string | undefined, access: ModelAccess, ctx: JobContext, fn: (p: DenseParent | undefined, revision: string | null) => Promise<T>): Promise<T> {
+  if (spec === undefined) return fn(undefined, null);
+  return withCheckpoint(spec, access, ctx, (ckpt) => fn(denseParentOf(ckpt), ckpt.revision));
+}
+
+async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload' | 'parent' | 'provenance'>, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
   const started = performance.now();
   const backend = await backendFor(job.device);
-  return withCheckpoint(spec, job, ctx, async (ckpt) => {
+  return withParent(job.parent, job, ctx, (parent) => withCheckpoint(spec, job, ctx, async (ckpt) => {
     const model = resolveMoeModel(ckpt);
     const report = await analyzeModel(
       model,
@@ -88,11 +99,15 @@ async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'de
         signal: ctx.signal,
         onProgress: ctx.onProgress,
         onLayer: (l) => ctx.onPartial(modelIndex, l),
+        ...(job.provenance !== false
+          ? { provenance: (layout) => layerProvenance(model, layout, backend, { parent, signal: ctx.signal, onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: 0, total: 1, message }) }) }
+          : {}),
       },
     );
     if (ctx.signal.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
     return {
       ...report,
+      options: { ...report.options, parent: job.parent ?? null, provenance: job.provenance !== false },
       runtime: {
         execution_provider: backend.executionProvider,
         seconds: (performance.now() - started) / 1000,
@@ -101,5 +116,5 @@ async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'de
         ...(transferStatsOf(ckpt) ? { bytes_read: transferStatsOf(ckpt)!.bytesFetched } : {}),
       },
     };
-  });
+  }));
 }

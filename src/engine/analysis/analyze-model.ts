@@ -11,6 +11,8 @@ import type { LayerSelection, Progress } from '../../shared/messages';
 import { decideVerdict, meanCosineOf, modelVerdict } from './verdict';
 import { sampledExperts, selectLayers } from './layer-selection';
 import { downsampleSpectrum } from './spectrum-sampling';
+import { modelRecipe, withProvenance } from './with-provenance';
+import type { LayerProvenance } from '../report/schema';
 
 export interface AnalyzeOptions {
   readonly layers: LayerSelection;
@@ -21,6 +23,8 @@ export interface AnalyzeOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: Progress) => void;
   readonly onLayer?: (layer: LayerAnalysis) => void;
+  /** The provenance pass of a layer (src/engine/provenance), run after its spectra; absent: the rank + cosine rule alone. */
+  readonly provenance?: (layout: MoeLayerLayout) => Promise<LayerProvenance>;
 }
 
 export interface ModelSource {
@@ -56,7 +60,7 @@ export async function analyzeModel(
       });
       projections[proj] = toProjectionAnalysis(metrics, opts.fullSpectra === true);
     }
-    const layer = layerAnalysis(layout, projections, opts.thresholds);
+    const layer = withProvenance(layerAnalysis(layout, projections, opts.thresholds), await opts.provenance?.(layout));
     results.push(layer);
     opts.onLayer?.(layer);
     opts.onProgress?.({ stage: 'layer-done', done: (li + 1) * PROJECTIONS.length, total, message: `layer ${layout.layer} done` });
@@ -72,9 +76,14 @@ export async function analyzeModel(
       shared_experts: src.sharedExperts,
     },
     options: { sample_experts: opts.sampleExperts, thresholds: opts.thresholds },
-    verdict: modelVerdict(results.map((l) => l.verdict)),
+    verdict: withRecipe(modelVerdict(results.map((l) => l.verdict)), results),
     layers: results,
   };
+}
+
+function withRecipe(v: AnalysisReport['verdict'], layers: LayerAnalysis[]): AnalysisReport['verdict'] {
+  const recipe = modelRecipe({ verdict: v, layers });
+  return recipe ? { ...v, recipe } : v;
 }
 
 async function readAllExperts(
