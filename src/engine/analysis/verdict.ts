@@ -91,6 +91,8 @@ export const IDENTITY_MIN = 0.9;
  * Drop-Upcycling with r = 1 leaves: native is then said with at most this confidence.
  */
 export const NATIVE_WITHOUT_PARENT_CAP = 0.8;
+/** With the parent, native can still be Drop-Upcycling with r = 1 (every neuron re-initialised): never certain. */
+export const NATIVE_WITH_PARENT_CAP = 0.85;
 
 export interface RecipeVerdictInput {
   readonly provenance: LayerProvenance;
@@ -123,11 +125,21 @@ function pairPurity(p: LayerProvenance): number {
   return all === 0 ? 0 : clean / all;
 }
 
+/**
+ * How far the matched cosines stand above the threshold: 1 at 1.5 tau or more, 0 at tau. Near tau,
+ * drift has pushed part of the shared neurons below the threshold, so shares and groups are
+ * truncated and the structure read from them is less sure.
+ */
+export function matchStrength(meanMatchedCosine: number | null, tau: number): number {
+  return meanMatchedCosine === null ? 0 : clip01((meanMatchedCosine - tau) / (0.5 * tau));
+}
+
 export function decideRecipe(input: RecipeVerdictInput): LayerVerdictReport {
   const { provenance: p, rule } = input;
   const E = p.shared_share.length;
   const s = p.summary;
-  const purity = pairPurity(p);
+  const strength = matchStrength(s.mean_matched_cosine, p.method.threshold);
+  const purity = pairPurity(p) * (0.5 + 0.5 * strength);
   const evidence: Record<string, number | null> = {
     pairs_sharing: s.pairs_sharing,
     pairs: s.pairs,
@@ -138,7 +150,8 @@ export function decideRecipe(input: RecipeVerdictInput): LayerVerdictReport {
     mean_identity_share: s.mean_identity_share,
     groups: p.groups.length,
     match_threshold: p.method.threshold,
-    pair_purity: purity,
+    pair_purity: pairPurity(p),
+    match_strength: strength,
     signal_rank_ratio: input.signalRankRatio,
     rule_confidence: rule?.confidence ?? null,
   };
@@ -186,16 +199,17 @@ function withParent(p: LayerProvenance, base: Pick<LayerVerdictReport, 'reasons'
   const tau = from.map((j) => par.expert_kendall_tau[j]).filter((x): x is number => x !== null);
   const contig = from.map((j) => par.expert_contiguity[j]).filter((x): x is number => x !== null);
   const meanOf = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
-  const evidence = { ...base.evidence, parent_neurons: par.neurons, parent_coverage: par.coverage, parent_multiplicity: par.multiplicity, parent_disjoint_share: par.disjoint_share, experts_from_parent: from.length, mean_share_in_parent: meanShare, mean_parent_kendall_tau: meanOf(tau), mean_parent_contiguity: meanOf(contig) };
+  const parentCos = meanOf(from.map((j) => par.expert_matched_cosine[j]).filter((x): x is number => x !== null));
+  const evidence = { ...base.evidence, parent_neurons: par.neurons, parent_coverage: par.coverage, parent_multiplicity: par.multiplicity, parent_disjoint_share: par.disjoint_share, experts_from_parent: from.length, mean_share_in_parent: meanShare, mean_parent_kendall_tau: meanOf(tau), mean_parent_contiguity: meanOf(contig), mean_parent_matched_cosine: parentCos };
   // How cleanly experts split into "from the parent" and "not": shares far from the bar either way.
   const bar = p.method.min_shared / p.neurons;
-  const clean = par.expert_share.filter((x) => x >= 2 * bar || x <= (p.neurons * p.method.alpha + 1) / p.neurons).length / E;
+  const clean = (par.expert_share.filter((x) => x >= 2 * bar || x <= (p.neurons * p.method.alpha + 1) / p.neurons).length / E) * (from.length ? 0.5 + 0.5 * matchStrength(parentCos, par.threshold) : 1);
   const reasons = [
     ...base.reasons,
     `dense parent ${par.source}: ${from.length} of ${E} experts found in it (mean share ${pct1(meanShare)}), parent neurons covered ${pct1(par.coverage)}, each used by ${f3(par.multiplicity)} experts on average, ${par.disjoint_share === null ? '-' : pct1(par.disjoint_share)} by exactly one; contiguity ${f3(meanOf(contig))}`,
   ];
   const out = { ...base, evidence, reasons };
-  if (from.length === 0) return { ...out, type: 'native', recipe: 'native', confidence: conf(0.6 + 0.39 * clean), reasons: [...reasons, 'no expert inherits neurons from this parent'] };
+  if (from.length === 0) return { ...out, type: 'native', recipe: 'native', confidence: conf(Math.min(NATIVE_WITH_PARENT_CAP, 0.6 + 0.39 * clean)), reasons: [...reasons, 'no expert inherits neurons from this parent (a re-initialisation of every neuron, Drop-Upcycling r = 1, would look the same)'] };
   const all = Array.from({ length: E }, (_, j) => j);
   if (from.length < E) return { ...out, type: 'upcycled', recipe: 'partial', upcycled_experts: from, confidence: conf(0.55 + 0.44 * clean), reasons: [...reasons, `experts ${from.join(', ')} come from the parent, the others do not (partial upcycling)`] };
   if (p.neurons < par.neurons) {
