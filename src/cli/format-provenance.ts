@@ -6,9 +6,10 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 const f3 = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : x.toFixed(3));
 
 /** "copy", "permuted-copy (r ~ 0.50)", "split (4 groups)", "partial (experts 0,1,2)". */
-export function recipeText(v: LayerVerdictReport): string {
+export function recipeText(v: LayerVerdictReport, short = false): string {
   if (!v.recipe) return '-';
-  if (v.recipe === 'permuted-copy') return `permuted-copy${v.reinit_share !== undefined && v.reinit_share !== null ? ` (re-init ~ ${v.reinit_share.toFixed(2)})` : ''}`;
+  const r = v.reinit_share !== undefined && v.reinit_share !== null ? v.reinit_share.toFixed(2) : null;
+  if (v.recipe === 'permuted-copy') return short ? `permuted${r ? ` r=${r}` : ''}` : `permuted-copy${r ? ` (re-init ~ ${r})` : ''}`;
   if (v.recipe === 'split') return `split (${v.groups?.length ?? 0} group${v.groups?.length === 1 ? '' : 's'})`;
   if (v.recipe === 'partial') return `partial (experts ${(v.upcycled_experts ?? []).join(',')})`;
   return v.recipe;

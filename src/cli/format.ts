@@ -89,7 +89,7 @@ export function formatCompare(c: CompareReport): string {
     row('Down rank (95%)', rank(a, 'down'), rank(b, 'down')),
     row('Cosine (mean of projs)', cos(a), cos(b)),
     row('Compressible', ratio(a), ratio(b)),
-    row('Recipe', first(a) ? recipeText(first(a)!.verdict) : '-', first(b) ? recipeText(first(b)!.verdict) : '-'),
+    row('Recipe', first(a) ? recipeText(first(a)!.verdict, true) : '-', first(b) ? recipeText(first(b)!.verdict, true) : '-'),
     row('Pairs sharing neurons', prov(a, (p) => `${p.summary.pairs_sharing}/${p.summary.pairs}`), prov(b, (p) => `${p.summary.pairs_sharing}/${p.summary.pairs}`)),
     row('Median pair share', prov(a, (p) => pct(p.summary.median_pair_share)), prov(b, (p) => pct(p.summary.median_pair_share))),
     row('Matched cos / tau', prov(a, (p) => `${fx(p.summary.mean_matched_cosine)} / ${fx(p.summary.mean_kendall_tau)}`), prov(b, (p) => `${fx(p.summary.mean_matched_cosine)} / ${fx(p.summary.mean_kendall_tau)}`)),
