@@ -24,6 +24,8 @@ const targets = [
   { ...nodeCommon, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...nodeCommon, entryPoints: ['bench/bench.ts'], outfile: 'dist/bench.js' },
   { ...nodeCommon, entryPoints: ['bench/spectra-bench.ts'], outfile: 'dist/spectra-bench.js' },
+  { ...nodeCommon, entryPoints: ['bench/provenance-bench.ts'], outfile: 'dist/provenance-bench.js' },
+  { ...nodeCommon, entryPoints: ['bench/provenance-calibration.ts'], outfile: 'dist/provenance-calibration.js' },
   {
     entryPoints: ['webview/main.ts'],
     outfile: 'dist/webview.js',

@@ -92,6 +92,8 @@ async function main(): Promise<void> {
   }
   for (const name of Object.keys(SHAPES)) if (!only || only === name) await benchAnalyze(name);
   if (!args.includes('--skip-overlay') && (!only || only === 'gpt-oss')) await benchOverlay();
+  // neuron matching vs spectra (GPT-OSS shape) and the DeepSeek-V3-shaped memory bound: bench/provenance-bench.ts
+  if (!args.includes('--skip-provenance') && (!only || only === 'gpt-oss')) execFileSync(process.execPath, [join(__dirname, 'provenance-bench.js')], { stdio: 'inherit' });
 }
 
 /** Overlay compute + verify of the GPT-OSS-shaped layer at ranks gate 64 / up 256 / down 128. */

@@ -31,8 +31,33 @@ export interface ProvenanceOptions {
   readonly onProgress?: (message: string) => void;
 }
 
-const DEFAULT_SKETCH = 256;
-const DEFAULT_HELD = 1 << 30;
+const MAX_SKETCH = 256;
+const MIN_SKETCH = 64;
+/** Sketches of all experts are held: their total is kept under this by a smaller k (DeepSeek-V3 shape: k = 128). */
+const SKETCH_BYTES = 256 * 2 ** 20;
+const DEFAULT_HELD = 2 ** 30;
+
+/** k: 256, halved while E * I * k floats exceed SKETCH_BYTES, never below 64. */
+export function defaultSketchDim(experts: number, neurons: number): number {
+  let k = MAX_SKETCH;
+  while (k > MIN_SKETCH && experts * neurons * k * 4 > SKETCH_BYTES) k /= 2;
+  return k;
+}
+
+/**
+ * Bytes the pass holds at most: all sketches (E I k floats), the held neuron vectors (at most the
+ * budget), and while an expert is read its three matrices plus its neuron vectors, plus the I x I
+ * candidate matrix inside ORT. (The parent, when given, adds its neurons P D and sketch P k.)
+ */
+export function provenanceMemoryBound(s: { experts: number; neurons: number; hidden: number; gated: boolean; heldBytes?: number; sketchDim?: number }): { sketchDim: number; sketches: number; held: number; reading: number; total: number } {
+  const k = s.sketchDim ?? defaultSketchDim(s.experts, s.neurons);
+  const D = (s.gated ? 3 : 2) * s.hidden;
+  const perExpert = s.neurons * D * 4;
+  const sketches = s.experts * s.neurons * k * 4;
+  const held = Math.min(s.heldBytes ?? DEFAULT_HELD, s.experts * perExpert);
+  const reading = (s.gated ? 3 : 2) * s.neurons * s.hidden * 4 + perExpert + s.neurons * s.neurons * 4;
+  return { sketchDim: k, sketches, held, reading, total: sketches + held + reading };
+}
 
 export function encodingName(e: WeightEncoding): string {
   return e.kind === 'plain' ? `plain:${e.dtype}` : e.kind === 'mxfp4' ? 'mxfp4' : `fp8-block:${e.dtype}`;
@@ -87,7 +112,7 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
   const started = performance.now();
   const E = layout.numExperts;
   const alpha = opts.alpha ?? DEFAULT_ALPHA;
-  const k = opts.sketchDim ?? DEFAULT_SKETCH;
+  let k = opts.sketchDim ?? 0; // set from the first expert's size when not given
   const budget = opts.heldBytes ?? DEFAULT_HELD;
   const say = (m: string): void => opts.onProgress?.(`layer ${layout.layer} provenance: ${m}`);
   const noise = new NoiseAccumulator();
@@ -109,6 +134,7 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
     if (j === 0) {
       dim = n.dim;
       neurons = n.count;
+      k ||= defaultSketchDim(E, neurons);
       proj = projection(dim, k);
       if (opts.parent) {
         const pn = neuronMatrix(await opts.parent.ffn(layout.layer, n.dim / (layout.projections.gate ? 3 : 2)), `parent ${opts.parent.source} layer ${layout.layer}`);
