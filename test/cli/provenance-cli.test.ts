@@ -5,14 +5,16 @@
  * above the storage-noise edge, and a wrong parent is one clear error.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSyntheticCheckpoint } from '../../src/engine/synth/generate';
 import type { AnalysisReport, CompareReport, ProvenanceReport } from '../../src/engine/report/schema';
 import { CLI, ensureBuilt } from './build';
+import { FakeHub } from '../hub/fake-hub';
+import { COMMIT_A, hubEnv } from '../hub/helpers';
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1', ORT_DISABLE_TELEMETRY: '1' } });
 
@@ -102,5 +104,32 @@ describe('CLI provenance: recipes, the dense parent, quantised layers', function
     const u = cli('analyze', '-m', moe, '--parent', other, '--no-provenance');
     assert.equal(u.status, 2);
     assert.match(u.stderr, /--parent needs the provenance pass/);
+  });
+
+  it('the parent can be a hub model: read by byte range from a loopback hub, only its FFN of the layer', async () => {
+    const moe = join(root, 'hub-moe');
+    const parentDir = join(root, 'hub-parent');
+    await generateSyntheticCheckpoint(moe, { family: 'mixtral', dtype: 'BF16', numLayers: 10, numExperts: 4, hidden: 64, intermediate: 32, structure: { kind: 'recipe', recipe: { kind: 'permuted-copy', reinit: 0.25 } }, seed: 9 }, { parentDir });
+    const hub = await new FakeHub().start();
+    try {
+      hub.repos.set('acme/dense-parent', { dir: parentDir, refs: { main: COMMIT_A } });
+      const env = { ...process.env, ...hubEnv(hub.url, join(root, 'hub-home')), ORT_DISABLE_TELEMETRY: '1' };
+      // async: the fake hub answers from this process's event loop
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, [CLI, 'provenance', '-m', moe, '--parent', 'acme/dense-parent', '--layer', '8', '--json'], { env }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr })),
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const rep = JSON.parse(r.stdout) as ProvenanceReport;
+      assert.deepEqual(rep.parent, { source: 'acme/dense-parent', revision: COMMIT_A });
+      assert.equal(rep.layers[0]!.verdict.recipe, 'permuted-copy');
+      assert.ok(Math.abs(rep.layers[0]!.verdict.reinit_share! - 0.25) <= 0.05);
+      const ranges = hub.log.filter((l) => l.method === 'GET' && /safetensors/.test(l.path)).map((l) => l.range);
+      assert.ok(ranges.every((x) => x !== undefined && x !== null), 'every safetensors read is a Range request');
+      // the header probe (first 100 000 bytes) and the layer-8 FFN (3 x 32 x 64 BF16 = 12 288 bytes), not the whole file
+      const fileBytes = statSync(join(parentDir, 'model.safetensors')).size;
+      assert.ok(fileBytes > 400_000 && hub.bytesSent <= 100_001 + 12_288 + 4096, `${hub.bytesSent} of ${fileBytes} bytes sent`);
+    } finally {
+      await hub.stop();
+    }
   });
 });
