@@ -113,6 +113,25 @@ describe('provenance: every recipe in four layouts, with and without the dense p
     assert.ok(blind.v.confidence < 0.9);
   });
 
+  it('a held-neuron budget smaller than the layer: pairs done block by block, re-reading experts, same result', async () => {
+    const dir = join(root, 'budget');
+    await generateSyntheticCheckpoint(dir, { family: 'mixtral', dtype: 'BF16', numLayers: 1, numExperts: 7, hidden: 32, intermediate: 32, structure: { kind: 'recipe', recipe: { kind: 'permuted-copy', reinit: 0.5 } }, seed: 4 });
+    const ckpt = await openCheckpoint(dir);
+    try {
+      const model = resolveMoeModel(ckpt);
+      const full = await layerProvenance(model, model.layers[0]!, backend);
+      const perExpert = 32 * 96 * 4;
+      const small = await layerProvenance(model, model.layers[0]!, backend, { heldBytes: 3 * perExpert }); // blocks of 2
+      assert.equal(full.expert_reads, 7);
+      assert.ok(small.expert_reads > 7, String(small.expert_reads));
+      assert.deepEqual(small.shared_share, full.shared_share);
+      assert.deepEqual(small.matched_cosine, full.matched_cosine);
+      assert.equal(full.summary.pairs_sharing, 21);
+    } finally {
+      await ckpt.close();
+    }
+  });
+
   it('calibration (small grid): verdicts given with confidence >= 0.9 are right', async () => {
     const cases: CalibrationCase[] = [];
     for (const [i, { name, recipe }] of CALIBRATION_RECIPES.entries()) {
