@@ -134,7 +134,7 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
     if (j === 0) {
       dim = n.dim;
       neurons = n.count;
-      k ||= defaultSketchDim(E, neurons);
+      k ||= Math.min(defaultSketchDim(E, neurons), dim); // a sketch longer than the vector itself buys nothing
       proj = projection(dim, k);
       if (opts.parent) {
         const pn = neuronMatrix(await opts.parent.ffn(layout.layer, n.dim / (layout.projections.gate ? 3 : 2)), `parent ${opts.parent.source} layer ${layout.layer}`);
