@@ -22,9 +22,9 @@ Usage:
   moe-inspect info     -m MODEL [--json] [-o out.json]
   moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--sample-experts N]
                                 [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json]
-                                [--parent DENSE] [--no-provenance]
+                                [--parent DENSE] [--no-provenance] [--sketch-dim K]
   moe-inspect compare  -m A -c B [--layer N | --layers ...] [--no-provenance] [-o out.json]
-  moe-inspect provenance -m MOE [--parent DENSE] [--layer N | --layers ...] [--json] [-o out.json]
+  moe-inspect provenance -m MOE [--parent DENSE] [--layer N | --layers ...] [--sketch-dim K] [--json] [-o out.json]
   moe-inspect overlay compute  -m MODEL [--layers ...] [--gate-rank R --up-rank R --down-rank R | --energy 0.95 | --target-ratio X] [--save DIR]
   moe-inspect overlay verify   -m MODEL [--overlay DIR | ranks] [--inputs FILE] [--max-error E] [--seed N]
   moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast]
@@ -49,6 +49,7 @@ const COMMON = {
   'allow-full-download': { type: 'boolean' },
   parent: { type: 'string' },
   'no-provenance': { type: 'boolean' },
+  'sketch-dim': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -145,14 +146,17 @@ async function compareCommand(args: string[]): Promise<number> {
 }
 
 /** --parent DENSE and --no-provenance (the neuron-matching pass is on by default). */
-function provenanceOf(v: Values): { parent?: string; provenance?: boolean } {
+function provenanceOf(v: Values): { parent?: string; provenance?: boolean; sketchDim?: number } {
   if (v['no-provenance'] && typeof v['parent'] === 'string') throw new MoeInspectorError('usage', '--parent needs the provenance pass: drop --no-provenance');
-  return { ...(typeof v['parent'] === 'string' ? { parent: v['parent'] } : {}), ...(v['no-provenance'] ? { provenance: false } : {}) };
+  const k = intOf(v, 'sketch-dim');
+  if (k !== null && (k < 8 || k > 4096)) throw new MoeInspectorError('usage', `--sketch-dim must be an integer in 8..4096 (got ${k})`);
+  return { ...(typeof v['parent'] === 'string' ? { parent: v['parent'] } : {}), ...(v['no-provenance'] ? { provenance: false } : {}), ...(k !== null ? { sketchDim: k } : {}) };
 }
 
 async function provenanceCommand(args: string[]): Promise<number> {
   const { values: v } = parseArgs({ args, options: COMMON, strict: true });
-  const r = await runInWorker({ kind: 'provenance', model: requireModel(v), layers: layersOf(v), device: deviceOf(v), ...(typeof v.parent === 'string' ? { parent: v.parent } : {}), ...accessOf(v) });
+  const { provenance: _on, ...extra } = provenanceOf(v);
+  const r = await runInWorker({ kind: 'provenance', model: requireModel(v), layers: layersOf(v), device: deviceOf(v), ...extra, ...accessOf(v) });
   if (r.kind !== 'provenance') throw new Error('unexpected result');
   await emit(v, r.report, formatProvenance(r.report));
   return 0;

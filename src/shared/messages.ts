@@ -28,6 +28,8 @@ export interface AnalyzeJob extends ModelAccess {
   readonly parent?: string;
   /** Run the neuron-matching provenance pass (default true). */
   readonly provenance?: boolean;
+  /** Sketch dimension of neuron matching (default 256, smaller for very large layers). */
+  readonly sketchDim?: number;
 }
 
 export interface ProvenanceJob extends ModelAccess {
@@ -36,6 +38,7 @@ export interface ProvenanceJob extends ModelAccess {
   readonly parent?: string;
   readonly layers: LayerSelection;
   readonly device: DeviceChoice;
+  readonly sketchDim?: number;
 }
 
 export interface CompareJob extends ModelAccess {

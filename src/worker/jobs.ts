@@ -82,7 +82,7 @@ export async function withParent<T>(spec: string | undefined, access: ModelAcces
   return withCheckpoint(spec, access, ctx, (ckpt) => fn(denseParentOf(ckpt), ckpt.revision));
 }
 
-async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload' | 'parent' | 'provenance'>, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
+async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload' | 'parent' | 'provenance' | 'sketchDim'>, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
   const started = performance.now();
   const backend = await backendFor(job.device);
   return withParent(job.parent, job, ctx, (parent) => withCheckpoint(spec, job, ctx, async (ckpt) => {
@@ -100,7 +100,7 @@ async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'de
         onProgress: ctx.onProgress,
         onLayer: (l) => ctx.onPartial(modelIndex, l),
         ...(job.provenance !== false
-          ? { provenance: (layout) => layerProvenance(model, layout, backend, { parent, signal: ctx.signal, onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: 0, total: 1, message }) }) }
+          ? { provenance: (layout) => layerProvenance(model, layout, backend, { parent, ...(job.sketchDim ? { sketchDim: job.sketchDim } : {}), signal: ctx.signal, onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: 0, total: 1, message }) }) }
           : {}),
       },
     );

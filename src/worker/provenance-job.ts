@@ -18,6 +18,7 @@ export async function runProvenanceJob(job: ProvenanceJob, ctx: JobContext): Pro
       for (const [i, layout] of layouts.entries()) {
         const prov = await layerProvenance(model, layout, backend, {
           parent,
+          ...(job.sketchDim ? { sketchDim: job.sketchDim } : {}),
           signal: ctx.signal,
           onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: i, total: layouts.length, message }),
         });

@@ -35,10 +35,11 @@ describe('CLI provenance: recipes, the dense parent, quantised layers', function
     assert.equal(truth.layers[0].recipe.parentIntermediate, 128);
 
     const out = join(root, 'prov.json');
-    const p = cli('provenance', '-m', moe, '--parent', `${moe}-parent`, '-o', out);
+    const p = cli('provenance', '-m', moe, '--parent', `${moe}-parent`, '--sketch-dim', '64', '-o', out);
     assert.equal(p.status, 0, p.stderr);
     const rep = JSON.parse(readFileSync(out, 'utf8')) as ProvenanceReport;
     assert.equal(rep.schema, 'moe-inspector/provenance@1');
+    assert.equal(rep.layers[0]!.method.sketch_dim, 64);
     const l = rep.layers[0]!;
     assert.equal(l.verdict.recipe, 'split');
     assert.deepEqual(l.groups, [[0, 4], [1, 5], [2, 6], [3, 7]]);
