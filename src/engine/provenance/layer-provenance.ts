@@ -227,7 +227,9 @@ export function pairStatistics(E: number, neurons: number, pairs: ReadonlyMap<st
   }
   const comps = new Map<number, number[]>();
   for (let j = 0; j < E; j++) if (linked.has(j)) comps.set(find(j), [...(comps.get(find(j)) ?? []), j]);
-  const offDiag = (m: (number | null)[][]) => m.flatMap((row, a) => row.filter((x, b): x is number => a < b && x !== null));
+  // summary means over the pairs that share neurons: a chance match in an unrelated pair says nothing about how copies were kept
+  const sharingPair = (a: number, b: number): boolean => Math.round(share[a]![b]! * neurons) >= minShared;
+  const offDiag = (m: (number | null)[][]) => m.flatMap((row, a) => row.filter((x, b): x is number => a < b && x !== null && sharingPair(a, b)));
   const sorted = [...shares].sort((x, y) => x - y);
   return {
     shared_share: share,

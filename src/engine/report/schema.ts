@@ -80,6 +80,7 @@ export interface LayerProvenance {
   readonly groups: readonly (readonly number[])[];
   /** Experts sharing neurons with no other expert. */
   readonly unshared_experts: readonly number[];
+  /** Shares over all pairs; matched cosine, Kendall tau and identity share averaged over the pairs that share neurons. */
   readonly summary: {
     readonly pairs: number;
     readonly pairs_sharing: number;
