@@ -46,7 +46,7 @@ describe('verdict with recipe: the rules', function () {
     assert.deepEqual(v.groups, [[0, 3], [1, 4], [2, 5]]);
   });
   it('experts 0-2 share, 3-5 share with no one: partial', () => {
-    const v = decideRecipe({ provenance: provenance(6, (a, b) => (b < 3 ? 100 : 0)), signalRankRatio: null });
+    const v = decideRecipe({ provenance: provenance(6, (_a, b) => (b < 3 ? 100 : 0)), signalRankRatio: null });
     assert.equal(v.recipe, 'partial');
     assert.deepEqual(v.upcycled_experts, [0, 1, 2]);
   });
