@@ -11,7 +11,7 @@ import { decideRecipe } from '../../src/engine/analysis/verdict';
 import { resolveMoeModel } from '../../src/engine/layouts';
 import { openCheckpoint } from '../../src/engine/model/open-checkpoint';
 import { createComputeBackend, type ComputeBackend } from '../../src/engine/numerics/backend';
-import { CALIBRATION_RECIPES, confusionTable, runCalibration, type CalibrationCase } from '../../src/engine/provenance/calibration';
+import { CALIBRATION_RECIPES, confusionTable, expectedRecipe, runCalibration, type CalibrationCase } from '../../src/engine/provenance/calibration';
 import { denseParentOf } from '../../src/engine/provenance/dense-parent';
 import { layerProvenance } from '../../src/engine/provenance/layer-provenance';
 import { generateSyntheticCheckpoint, type GroundTruth } from '../../src/engine/synth/generate';
@@ -91,6 +91,27 @@ describe('provenance: every recipe in four layouts, with and without the dense p
       const nat = await run(family, dtype, { kind: 'native' }, true);
       assert.equal(nat.v.type, 'native');
       assert.ok(nat.prov.summary.mean_pair_share < 0.01 && nat.prov.parent!.experts_from_parent.length === 0);
+    });
+  }
+
+  for (const { family, dtype } of LAYOUTS) {
+    it(`${family} ${dtype}: all ${CALIBRATION_RECIPES.length} recipes (drift 0.3), with and without the parent, give the expected recipe with evidence`, async () => {
+      for (const { name, recipe } of CALIBRATION_RECIPES) {
+        for (const withParent of [false, true]) {
+          const { v } = await run(family, dtype, { ...recipe, drift: 0.3 }, withParent);
+          const want = expectedRecipe(recipe, withParent);
+          const what = `${name}${withParent ? ' +parent' : ''}: ${JSON.stringify(v.evidence)}`;
+          if (want === 'upcycled-invisible') {
+            assert.equal(v.type, 'native', what);
+            assert.ok(v.confidence < 0.9, what); // the weights cannot exclude it: never a confident native
+          } else {
+            assert.equal(v.recipe, want, what);
+            assert.ok(v.confidence > 0.5, what); // how sure varies (a Qwen2-style split without the parent is ~0.65): the calibration test checks that confident verdicts are right
+          }
+          assert.ok(v.reasons.length >= 2 && v.evidence!['pairs'] === 28, what);
+          if (withParent) assert.ok(v.evidence!['parent_coverage'] !== undefined, what);
+        }
+      }
     });
   }
 
