@@ -31,11 +31,22 @@ export function formatAnalysis(r: AnalysisReport): string {
     `Family:    ${r.model.family}   experts: ${r.model.num_experts}   MoE layers: ${r.model.moe_layers.length}${r.model.shared_experts ? '   (+ shared expert, not counted as routed)' : ''}`,
     `Type:      ${r.verdict.type.toUpperCase()} (confidence ${(r.verdict.confidence * 100).toFixed(0)}%, ${r.layers.length} layer${r.layers.length === 1 ? '' : 's'} analysed)`,
     `Runtime:   ${r.runtime.execution_provider.toUpperCase()} execution provider, ${r.runtime.seconds.toFixed(1)} s`,
+    ...runLine(r),
     '',
   ];
   for (const l of r.layers) out.push(formatLayer(l), '');
   out.push(RULE);
   return out.join('\n');
+}
+
+/** Said only when the report is not simply one finished run: a shard, a merge, an unfinished run. */
+function runLine(r: AnalysisReport): string[] {
+  const s = r.status;
+  if (!s) return [];
+  const shard = r.options.shard ? `shard ${r.options.shard.index}/${r.options.shard.count}, ` : '';
+  const merged = r.merged_from ? `merged from ${r.merged_from.length} parts, ` : '';
+  if (!shard && !merged && s.state === 'complete') return [];
+  return [`Run:       ${shard}${merged}${s.state}: ${s.layers_done.length} of ${s.layers_planned.length} planned layers done`];
 }
 
 function cell(s: string, w: number): string {

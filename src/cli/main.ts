@@ -5,8 +5,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WorkerJobError } from '../client/worker-client';
 import { isMoeInspectorError, MoeInspectorError } from '../engine/errors';
-import { parseLayerSpec } from '../engine/analysis/layer-selection';
-import type { DeviceChoice, LayerSelection, ModelAccess } from '../shared/messages';
+import { parseLayerSpec, parseShard } from '../engine/analysis/layer-selection';
+import type { DeviceChoice, LayerSelection, ModelAccess, RunOutput } from '../shared/messages';
 import { runInWorker } from './run-in-worker';
 import { formatAnalysis, formatCompare, formatInfo } from './format';
 import { writeJsonAtomic } from './write-output';
@@ -14,22 +14,27 @@ import { synthCommand } from './synth-command';
 import { overlayCommand } from './overlay-command';
 import { exampleCommand } from './example-command';
 import { formatOverlay } from './format-overlay';
+import { mergeCommand } from './merge-command';
+import { reportSavedRun } from './saved-run';
 
 const USAGE = `moe-inspect — is this Mixture-of-Experts upcycled or native?
 
 Usage:
   moe-inspect info     -m MODEL [--json] [-o out.json]
-  moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--sample-experts N]
-                                [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json]
+  moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--shard i/N] [--sample-experts N]
+                                [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json [--resume]]
+  moe-inspect merge    part1.json part2.json ... [-o model.json] [--allow-incomplete] [--json]
   moe-inspect compare  -m A -c B [--layer N | --layers ...] [-o out.json]
   moe-inspect overlay compute  -m MODEL [--layers ...] [--gate-rank R --up-rank R --down-rank R | --energy 0.95 | --target-ratio X] [--save DIR]
   moe-inspect overlay verify   -m MODEL [--overlay DIR | ranks] [--inputs FILE] [--max-error E] [--seed N]
-  moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast]
+  moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast] [-o out.json [--resume]]
   moe-inspect synth --family F --out DIR [--structure upcycled|native|partial] [--dtype ...] ...
   moe-inspect example            generate the bundled example model and analyse it
 
 MODEL: a .safetensors file, a model.safetensors.index.json, a model folder, or a Hugging Face id
 org/name[@revision] (local cache first, then the hub; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured).
+-o writes analyze and overlay estimate reports after every layer; --resume continues that run.
+--shard i/N (i = 0..N-1): every N-th of the selected MoE layers (default --layers all); merge joins the parts.
 --allow-full-download: fetch a whole hub file when its server ignores HTTP Range (refused by default).
 Aliases (the seeds' names): moe-type-analyze, moe-type-compare, moe-overlay-compute, moe-overlay-verify, moe-overlay-estimate.
 Exit codes: 0 ok, 1 bad input or failed check, 2 usage, 130 cancelled.`;
@@ -96,29 +101,47 @@ export function numberOf(v: Values, key: string): number | null {
   return n;
 }
 
+/** -o FILE [--resume]: the worker saves the report there after every layer. --resume without -o is a usage error. */
+export function runOutputOf(v: Values): RunOutput | undefined {
+  const path = v['output'];
+  if (typeof path !== 'string' || path === '') {
+    if (v['resume']) throw new MoeInspectorError('usage', '--resume continues the run saved in the -o file: give -o FILE');
+    return undefined;
+  }
+  return { path, resume: v['resume'] === true };
+}
+
 export { runInWorker } from './run-in-worker';
 
-async function emit(v: Values, report: unknown, text: string): Promise<void> {
+/** Prints the report (text or --json) and writes -o, unless the worker already saved it there. */
+async function emit(v: Values, report: unknown, text: string, savedByWorker = false): Promise<void> {
   if (typeof v['output'] === 'string') {
-    await writeJsonAtomic(v['output'], report);
+    if (!savedByWorker) await writeJsonAtomic(v['output'], report);
     process.stderr.write(`wrote ${v['output']}\n`);
   }
   process.stdout.write(v['json'] ? JSON.stringify(report, null, 2) + '\n' : text + '\n');
 }
 
 async function analyzeCommand(args: string[]): Promise<number> {
-  const { values: v } = parseArgs({ args, options: COMMON, strict: true });
-  const r = await runInWorker({
-    kind: 'analyze',
-    model: requireModel(v),
-    layers: layersOf(v),
-    sampleExperts: intOf(v, 'sample-experts'),
-    device: deviceOf(v),
-    ...(v['full-spectra'] ? { fullSpectra: true } : {}),
-    ...accessOf(v),
-  });
+  const { values: v } = parseArgs({ args, options: { ...COMMON, resume: { type: 'boolean' }, shard: { type: 'string' } }, strict: true });
+  const shard = typeof v.shard === 'string' ? parseShard(v.shard) : undefined;
+  const output = runOutputOf(v);
+  const r = await reportSavedRun(output, () =>
+    runInWorker({
+      kind: 'analyze',
+      model: requireModel(v),
+      // A shard of the default selection means a shard of the whole model.
+      layers: layersOf(v, shard ? { kind: 'all' } : { kind: 'first' }),
+      sampleExperts: intOf(v, 'sample-experts'),
+      device: deviceOf(v),
+      ...(v['full-spectra'] ? { fullSpectra: true } : {}),
+      ...(shard ? { shard } : {}),
+      ...(output ? { output } : {}),
+      ...accessOf(v),
+    }),
+  );
   if (r.kind !== 'analyze') throw new Error('unexpected result');
-  await emit(v, r.report, formatAnalysis(r.report));
+  await emit(v, r.report, formatAnalysis(r.report), output !== undefined);
   return 0;
 }
 
@@ -152,6 +175,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   info: infoCommand,
   synth: synthCommand,
   overlay: (args) => overlayCommand(args, { emit, formatOverlay }),
+  merge: (args) => mergeCommand(args, emit),
   example: exampleCommand,
 };
 

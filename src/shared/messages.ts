@@ -9,6 +9,21 @@ export type DeviceChoice = 'auto' | ExecutionProvider;
 /** Which layers: explicit decoder layer indices, 'first' (the first MoE layer) or 'all'. */
 export type LayerSelection = { readonly kind: 'first' } | { readonly kind: 'all' } | { readonly kind: 'list'; readonly layers: readonly number[] };
 
+/** Shard i of N (i 0-based): every N-th of the selected MoE layers, starting at the i-th. */
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
+
+/**
+ * Where a job writes its report as it goes (after every layer, atomically), and whether it continues
+ * the run that file holds. A run identity (model, options, program version) must match to continue.
+ */
+export interface RunOutput {
+  readonly path: string;
+  readonly resume: boolean;
+}
+
 /** How a job may reach the model's bytes (every job opens at least one model). */
 export interface ModelAccess {
   /** Hub only: fetch a whole file when the server ignores HTTP Range (refused by default). */
@@ -24,6 +39,10 @@ export interface AnalyzeJob extends ModelAccess {
   readonly thresholds?: VerdictThresholds;
   /** Keep every singular value in the report instead of 256 log-spaced ones. */
   readonly fullSpectra?: boolean;
+  /** Analyse only this shard of the selected layers. */
+  readonly shard?: Shard;
+  /** Write the report after every layer; continue a run from it. */
+  readonly output?: RunOutput;
 }
 
 export interface CompareJob extends ModelAccess {
@@ -59,6 +78,8 @@ export interface OverlayJob extends ModelAccess {
   readonly overlayDtype?: 'F32' | 'F16' | 'BF16';
   readonly fast?: boolean;
   readonly seed?: number;
+  /** estimate only: write the report after every layer; continue a run from it. */
+  readonly output?: RunOutput;
 }
 
 export type Job = AnalyzeJob | CompareJob | InfoJob | OverlayJob;

@@ -1,14 +1,13 @@
 /** Maps a typed Job onto engine calls. The only place that wires formats, layouts, numerics and reports together. */
-import { MoeInspectorError } from '../engine/errors';
 import type { Checkpoint } from '../engine/model/checkpoint';
-import { resolveModel, transferStatsOf } from '../engine/model/resolve-model';
+import { resolveModel } from '../engine/model/resolve-model';
 import { resolveMoeModel } from '../engine/layouts';
 import { createComputeBackend, type ComputeBackend } from '../engine/numerics/backend';
-import { analyzeModel } from '../engine/analysis/analyze-model';
 import { buildInfoReport } from '../engine/report/info';
-import { DEFAULT_THRESHOLDS, type AnalysisReport, type LayerAnalysis } from '../engine/report/schema';
-import type { AnalyzeJob, DeviceChoice, Job, JobResult, ModelAccess, Progress } from '../shared/messages';
+import type { LayerAnalysis } from '../engine/report/schema';
+import type { DeviceChoice, Job, JobResult, ModelAccess, Progress } from '../shared/messages';
 import { runOverlayJob } from './overlay-job';
+import { runAnalysis } from './analysis-job';
 
 export interface JobContext {
   readonly signal: AbortSignal;
@@ -43,10 +42,10 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     case 'info':
       return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, tryResolve(ckpt))) };
     case 'analyze':
-      return { kind: 'analyze', report: await analyzeOne(job, job.model, 0, ctx) };
+      return { kind: 'analyze', report: await runAnalysis(job, job.model, 0, ctx) };
     case 'compare': {
-      const a = await analyzeOne(job, job.models[0], 0, ctx);
-      const b = await analyzeOne(job, job.models[1], 1, ctx);
+      const a = await runAnalysis(job, job.models[0], 0, ctx);
+      const b = await runAnalysis(job, job.models[1], 1, ctx);
       return { kind: 'compare', report: { schema: 'moe-inspector/compare@1', models: [a, b] } };
     }
     case 'overlay':
@@ -69,37 +68,4 @@ export async function withCheckpoint<T>(spec: string, access: ModelAccess, ctx: 
   } finally {
     await ckpt.close();
   }
-}
-
-async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload'>, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
-  const started = performance.now();
-  const backend = await backendFor(job.device);
-  return withCheckpoint(spec, job, ctx, async (ckpt) => {
-    const model = resolveMoeModel(ckpt);
-    const report = await analyzeModel(
-      model,
-      { source: spec, revision: ckpt.revision, sharedExperts: model.layers.some((l) => l.sharedExpertTensors.length > 0) },
-      backend,
-      {
-        layers: job.layers,
-        sampleExperts: job.sampleExperts,
-        thresholds: job.thresholds ?? DEFAULT_THRESHOLDS,
-        fullSpectra: job.fullSpectra === true,
-        signal: ctx.signal,
-        onProgress: ctx.onProgress,
-        onLayer: (l) => ctx.onPartial(modelIndex, l),
-      },
-    );
-    if (ctx.signal.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
-    return {
-      ...report,
-      runtime: {
-        execution_provider: backend.executionProvider,
-        seconds: (performance.now() - started) / 1000,
-        checkpoint_bytes: ckpt.totalBytes,
-        // Hub models only: bytes actually transferred this run (0 when the range cache served all).
-        ...(transferStatsOf(ckpt) ? { bytes_read: transferStatsOf(ckpt)!.bytesFetched } : {}),
-      },
-    };
-  });
 }

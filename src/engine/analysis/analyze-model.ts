@@ -20,13 +20,16 @@ export interface AnalyzeOptions {
   readonly fullSpectra?: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: Progress) => void;
-  readonly onLayer?: (layer: LayerAnalysis) => void;
+  /** Called as each layer is done; the next layer starts when it settles (a caller may save the layer first). */
+  readonly onLayer?: (layer: LayerAnalysis) => void | Promise<void>;
 }
 
 export interface ModelSource {
   readonly source: string;
   readonly revision: string | null;
   readonly sharedExperts: boolean;
+  /** The checkpoint's fingerprint (model/fingerprint.ts), recorded so runs can be resumed and merged. */
+  readonly fingerprint?: string;
 }
 
 export async function analyzeModel(
@@ -58,22 +61,28 @@ export async function analyzeModel(
     }
     const layer = layerAnalysis(layout, projections, opts.thresholds);
     results.push(layer);
-    opts.onLayer?.(layer);
+    await opts.onLayer?.(layer);
     opts.onProgress?.({ stage: 'layer-done', done: (li + 1) * PROJECTIONS.length, total, message: `layer ${layout.layer} done` });
   }
   return {
     schema: 'moe-inspector/analysis@1',
-    model: {
-      source: src.source,
-      revision: src.revision,
-      family: model.family,
-      num_experts: model.numExperts,
-      moe_layers: model.layers.map((l) => l.layer as number),
-      shared_experts: src.sharedExperts,
-    },
+    model: analysisModelHeader(model, src),
     options: { sample_experts: opts.sampleExperts, thresholds: opts.thresholds },
     verdict: modelVerdict(results.map((l) => l.verdict)),
     layers: results,
+  };
+}
+
+/** The report's `model` block: what was analysed. */
+export function analysisModelHeader(model: MoeModel, src: ModelSource): AnalysisReport['model'] {
+  return {
+    source: src.source,
+    revision: src.revision,
+    family: model.family,
+    num_experts: model.numExperts,
+    moe_layers: model.layers.map((l) => l.layer as number),
+    shared_experts: src.sharedExperts,
+    ...(src.fingerprint !== undefined ? { fingerprint: src.fingerprint } : {}),
   };
 }
 

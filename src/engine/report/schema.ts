@@ -39,6 +39,37 @@ export interface LayerAnalysis {
   readonly estimated_overlay_ratio: number | null;
 }
 
+/**
+ * Where a run stands. `running`: a run is writing the file, or died without a trace (a crash, a kill);
+ * `interrupted`: the run stopped (Ctrl-C, cancel, an error) after saving what it finished;
+ * `complete`: every planned layer is done; `partial`: merged from parts that do not cover the plan.
+ * Everything but `complete` can be continued with `--resume`.
+ */
+export type RunState = 'running' | 'interrupted' | 'complete' | 'partial';
+
+export interface RunStatus {
+  readonly state: RunState;
+  /** The layers this run (or shard) set out to do, in model order. */
+  readonly layers_planned: readonly number[];
+  /** The layers whose results are in the report, in model order. */
+  readonly layers_done: readonly number[];
+}
+
+/** Which program wrote a report: a resume or merge refuses to mix versions. */
+export interface ProgramInfo {
+  readonly name: string;
+  readonly version: string;
+}
+
+/** One shard report that went into a merged report. */
+export interface MergedPart {
+  readonly file: string;
+  readonly layers: readonly number[];
+  readonly shard: { readonly index: number; readonly count: number } | null;
+  readonly execution_provider: ExecutionProvider;
+  readonly seconds: number;
+}
+
 export interface AnalysisReport {
   readonly schema: 'moe-inspector/analysis@1';
   readonly model: {
@@ -48,16 +79,34 @@ export interface AnalysisReport {
     readonly num_experts: number;
     readonly moe_layers: readonly number[];
     readonly shared_experts: boolean;
+    /** sha256 of the checkpoint's config, shard headers and sizes (plus a sample of expert bytes where there is no revision). */
+    readonly fingerprint?: string;
   };
   readonly runtime: {
     readonly execution_provider: ExecutionProvider;
     readonly seconds: number;
     readonly bytes_read?: number;
     readonly checkpoint_bytes?: number;
+    /** Every provider that computed a layer of this report (resumed and merged runs may use several). */
+    readonly execution_providers?: readonly ExecutionProvider[];
   };
-  readonly options: { readonly sample_experts: number | null; readonly thresholds: VerdictThresholds };
+  readonly options: {
+    readonly sample_experts: number | null;
+    readonly thresholds: VerdictThresholds;
+    // --- added with resumable and sharded runs (optional, additive) ---
+    readonly full_spectra?: boolean;
+    /** The layer selection as given: "first", "all" or the list. */
+    readonly layers?: 'first' | 'all' | readonly number[];
+    /** --shard i/N (i 0-based), or null. */
+    readonly shard?: { readonly index: number; readonly count: number } | null;
+  };
   readonly verdict: { readonly type: Verdict; readonly confidence: number };
   readonly layers: readonly LayerAnalysis[];
+  // --- added with resumable and sharded runs (optional, additive) ---
+  readonly status?: RunStatus;
+  readonly program?: ProgramInfo;
+  /** Present on the output of `moe-inspect merge`: the parts it was made of. */
+  readonly merged_from?: readonly MergedPart[];
 }
 
 export interface CompareReport {
@@ -110,7 +159,7 @@ export interface OverlayOutputError {
 
 export interface OverlayReport {
   readonly schema: 'moe-inspector/overlay@1';
-  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string };
+  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string; readonly fingerprint?: string };
   readonly mode: 'compute' | 'verify' | 'estimate';
   readonly layers: readonly {
     readonly layer: number;
@@ -158,7 +207,10 @@ export interface OverlayReport {
   };
   /** Compute --save: where the overlay went. */
   readonly saved?: { readonly dir: string; readonly files: readonly string[] };
-  readonly runtime?: { readonly execution_provider: ExecutionProvider; readonly seconds: number };
+  readonly runtime?: { readonly execution_provider: ExecutionProvider; readonly seconds: number; readonly execution_providers?: readonly ExecutionProvider[] };
+  /** estimate: where the run stands (see AnalysisReport.status). */
+  readonly status?: RunStatus;
+  readonly program?: ProgramInfo;
 }
 
 export interface InfoReport {
