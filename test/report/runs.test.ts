@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jsonPieces, writeJsonAtomic } from '../../src/engine/io/json-file';
+import { jsonPieces, parseJsonBytes, readJsonFile, writeJsonAtomic } from '../../src/engine/io/json-file';
 import { parseShard, selectFrom, shardOf } from '../../src/engine/analysis/layer-selection';
 import { modelVerdict } from '../../src/engine/analysis/verdict';
 import { mergeAnalysisReports } from '../../src/engine/report/merge-reports';
@@ -41,6 +41,46 @@ describe('report files', () => {
       await writeJsonAtomic(path, { layers: [1, 2] });
       assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), { layers: [1, 2] });
       assert.deepEqual(await readdir(dir), ['r.json']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads JSON piece by piece exactly as JSON.parse does, and rejects what it rejects', () => {
+    const values: unknown[] = [
+      { a: 'x, y] }{ "z": [', 'b\\"': [1, [2, { c: [] }], {}], d: 'é€😀', e: [null, true, false, -1.5e-300], ['__proto__']: { p: 1 } },
+      [[], [[1, 2], { k: ',' }], '"'],
+      {},
+      [],
+      42,
+      'just a string',
+    ];
+    for (const v of values) {
+      for (const text of [JSON.stringify(v), JSON.stringify(v, null, 2), ` \n${JSON.stringify(v, null, 1)}\n `]) {
+        for (const depth of [0, 1, 2, 3, 5]) assert.deepEqual(parseJsonBytes(Buffer.from(text), depth), JSON.parse(text), `${text} at depth ${depth}`);
+      }
+    }
+    const p = parseJsonBytes(Buffer.from('{"__proto__": {"p": 1}}'), 3) as object;
+    assert.deepEqual(Object.keys(p), ['__proto__']);
+    assert.equal(Object.getPrototypeOf(p), Object.prototype);
+    for (const bad of ['{"a": [1, 2}', '{"a": "unterminated}', '[1, 2', '{"a" 1}', '{"a": 1,}', '[1,,2]', '{1: 2}']) {
+      assert.throws(() => parseJsonBytes(Buffer.from(bad), 3), SyntaxError, bad);
+    }
+  });
+
+  it('a report file above the one-parse size is written and read back intact', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'moe-json-'));
+    try {
+      const path = join(dir, 'big.json');
+      let x = 1;
+      const numbers = (n: number) => Array.from({ length: n }, () => (x = (x * 48271) % 2147483647) / 2147483647);
+      const big = { schema: 'test', layers: [0, 1, 2].map((layer) => ({ layer, values: numbers(20_000), note: 'a, b ] }' })) };
+      await writeJsonAtomic(path, big);
+      const size = (await readFile(path)).length;
+      // The real limit is 64 MiB; lowered here so the piecewise path is taken on a small file.
+      assert.ok(size > 1 << 20, `${size} bytes`);
+      assert.deepEqual(await readJsonFile(path, 1 << 20), big);
+      assert.deepEqual(await readJsonFile(path), big);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
