@@ -10,6 +10,9 @@ import type { DeviceChoice, LayerSelection, ModelAccess, RunOutput } from '../sh
 import { runInWorker } from './run-in-worker';
 import { formatAnalysis, formatCompare, formatInfo } from './format';
 import { writeJsonAtomic } from './write-output';
+import { jsonPieces } from '../engine/io/json-file';
+import { withLayers } from '../engine/report/analysis-run';
+import type { LayerAnalysis } from '../engine/report/schema';
 import { synthCommand } from './synth-command';
 import { overlayCommand } from './overlay-command';
 import { exampleCommand } from './example-command';
@@ -119,13 +122,19 @@ async function emit(v: Values, report: unknown, text: string, savedByWorker = fa
     if (!savedByWorker) await writeJsonAtomic(v['output'], report);
     process.stderr.write(`wrote ${v['output']}\n`);
   }
-  process.stdout.write(v['json'] ? JSON.stringify(report, null, 2) + '\n' : text + '\n');
+  if (!v['json']) process.stdout.write(text + '\n');
+  else {
+    // Piece by piece: a whole-model report can be longer than one JavaScript string may be.
+    for (const piece of jsonPieces(report, '', 3)) process.stdout.write(piece);
+    process.stdout.write('\n');
+  }
 }
 
 async function analyzeCommand(args: string[]): Promise<number> {
   const { values: v } = parseArgs({ args, options: { ...COMMON, resume: { type: 'boolean' }, shard: { type: 'string' } }, strict: true });
   const shard = typeof v.shard === 'string' ? parseShard(v.shard) : undefined;
   const output = runOutputOf(v);
+  const received: LayerAnalysis[] = [];
   const r = await reportSavedRun(output, () =>
     runInWorker({
       kind: 'analyze',
@@ -138,10 +147,11 @@ async function analyzeCommand(args: string[]): Promise<number> {
       ...(shard ? { shard } : {}),
       ...(output ? { output } : {}),
       ...accessOf(v),
-    }),
+    }, { onPartial: (_m, l) => received.push(l) }),
   );
   if (r.kind !== 'analyze') throw new Error('unexpected result');
-  await emit(v, r.report, formatAnalysis(r.report), output !== undefined);
+  const report = r.layersSent ? withLayers(r.report, received) : r.report;
+  await emit(v, report, formatAnalysis(report), output !== undefined);
   return 0;
 }
 

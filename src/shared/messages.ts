@@ -99,7 +99,16 @@ export interface Progress {
 }
 
 export type JobResult =
-  | { readonly kind: 'analyze'; readonly report: AnalysisReport }
+  | {
+      readonly kind: 'analyze';
+      readonly report: AnalysisReport;
+      /**
+       * The report's layers were sent as 'partial' messages and are left out of `report.layers` here:
+       * a whole-model report can exceed what one message (one JSON string) holds. Set for jobs with
+       * `output` only; the caller puts them back in the order of `report.status.layers_done`.
+       */
+      readonly layersSent?: true;
+    }
   | { readonly kind: 'compare'; readonly report: CompareReport }
   | { readonly kind: 'info'; readonly report: InfoReport }
   | { readonly kind: 'overlay'; readonly report: OverlayReport };

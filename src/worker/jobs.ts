@@ -41,8 +41,11 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   switch (job.kind) {
     case 'info':
       return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, tryResolve(ckpt))) };
-    case 'analyze':
-      return { kind: 'analyze', report: await runAnalysis(job, job.model, 0, ctx) };
+    case 'analyze': {
+      const report = await runAnalysis(job, job.model, 0, ctx);
+      // Saved to a file: every layer went out as a partial already (see JobResult.layersSent).
+      return job.output ? { kind: 'analyze', report: { ...report, layers: [] }, layersSent: true } : { kind: 'analyze', report };
+    }
     case 'compare': {
       const a = await runAnalysis(job, job.models[0], 0, ctx);
       const b = await runAnalysis(job, job.models[1], 1, ctx);

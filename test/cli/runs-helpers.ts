@@ -25,7 +25,7 @@ export function mixedModel(seed: number): SynthSpec {
 export const CLI_ENV = { ...process.env, HF_HUB_OFFLINE: '1', ORT_DISABLE_TELEMETRY: '1' };
 
 export function cli(args: readonly string[], cwd?: string): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: CLI_ENV, ...(cwd ? { cwd } : {}) });
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: CLI_ENV, maxBuffer: 256 << 20, ...(cwd ? { cwd } : {}) });
 }
 
 export function readReport<T = AnalysisReport>(path: string): T {

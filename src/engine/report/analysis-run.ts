@@ -42,6 +42,20 @@ export function layersToDo(planned: readonly LayerId[], done: readonly { readonl
   return planned.filter((id) => !have.has(layerKey(id)));
 }
 
+/**
+ * A report whose layers travelled separately (as the worker's partial messages) made whole again:
+ * the layers `status.layers_done` names, in that order. A layer missing is an internal error.
+ */
+export function withLayers(report: AnalysisReport, received: readonly LayerAnalysis[]): AnalysisReport {
+  const byKey = new Map(received.map((l) => [layerKey(layerIdOf(l)), l]));
+  const layers = (report.status?.layers_done ?? []).map((id) => {
+    const l = byKey.get(layerKey(id));
+    if (!l) throw new Error(`internal error: layer ${layerKey(id)} of the report never arrived from the worker`);
+    return l;
+  });
+  return { ...report, layers };
+}
+
 /** "2 of 6 layers done, interrupted" */
 export function describeStatus(s: RunStatus): string {
   return `${s.layers_done.length} of ${s.layers_planned.length} layers done, ${s.state}`;
