@@ -43,7 +43,7 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
   const layers: EstimateLayer[] = [];
   let fastRanks: ProjectionRanks | null = null;
   for (const [i, layout] of model.layers.entries()) {
-    const kept = previous.get(layerKey(layout.layer));
+    const kept = previous.get(layerKey(layerIdOf(layout)));
     if (kept) {
       layers.push(kept);
       fastRanks ??= kept.ranks ?? null;
