@@ -18,7 +18,7 @@ import { formatOverlay } from './format-overlay';
 const USAGE = `moe-inspect — is this Mixture-of-Experts upcycled or native?
 
 Usage:
-  moe-inspect info     -m MODEL [--json] [-o out.json]
+  moe-inspect info     -m MODEL [--headers-only] [--json] [-o out.json]
   moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--sample-experts N]
                                 [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json]
   moe-inspect compare  -m A -c B [--layer N | --layers ...] [-o out.json]
@@ -138,9 +138,10 @@ async function compareCommand(args: string[]): Promise<number> {
 }
 
 async function infoCommand(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({ args, options: COMMON, strict: true, allowPositionals: true });
+  const { values: v, positionals } = parseArgs({ args, options: { ...COMMON, 'headers-only': { type: 'boolean' } }, strict: true, allowPositionals: true });
   const model = typeof v.model === 'string' ? v.model : positionals[0];
-  const r = await runInWorker({ kind: 'info', model: requireModel({ model }), ...accessOf(v) });
+  // Without --headers-only a model whose experts cannot be laid out fails as analyze does (exit 1).
+  const r = await runInWorker({ kind: 'info', model: requireModel({ model }), ...(v['headers-only'] ? { headersOnly: true } : {}), ...accessOf(v) });
   if (r.kind !== 'info') throw new Error('unexpected result');
   await emit(v, r.report, formatInfo(r.report));
   return 0;

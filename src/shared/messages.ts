@@ -6,8 +6,14 @@ import type { AnalysisReport, CompareReport, ExecutionProvider, LayerAnalysis, O
 
 export type DeviceChoice = 'auto' | ExecutionProvider;
 
-/** Which layers: explicit decoder layer indices, 'first' (the first MoE layer) or 'all'. */
-export type LayerSelection = { readonly kind: 'first' } | { readonly kind: 'all' } | { readonly kind: 'list'; readonly layers: readonly number[] };
+/**
+ * Which layers: explicit layer indices (in every layer group), 'first' (the first MoE layer) or 'all'.
+ * `names` adds layers of a group by name: "encoder.1", or "encoder.*" for the whole group.
+ */
+export type LayerSelection =
+  | { readonly kind: 'first' }
+  | { readonly kind: 'all' }
+  | { readonly kind: 'list'; readonly layers: readonly number[]; readonly names?: readonly string[] };
 
 /** How a job may reach the model's bytes (every job opens at least one model). */
 export interface ModelAccess {
@@ -38,6 +44,8 @@ export interface CompareJob extends ModelAccess {
 export interface InfoJob extends ModelAccess {
   readonly kind: 'info';
   readonly model: string;
+  /** Report the headers (dtypes, parameters, files) even when no MoE layout resolves, with the reason; otherwise that is an error. */
+  readonly headersOnly?: boolean;
 }
 
 export type OverlayRanks =

@@ -41,7 +41,7 @@ export async function openModel(spec: string, access: ModelAccess, ctx: JobConte
 export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   switch (job.kind) {
     case 'info':
-      return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, tryResolve(ckpt))) };
+      return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, job.headersOnly ? tryResolve(ckpt) : resolveMoeModel(ckpt))) };
     case 'analyze':
       return { kind: 'analyze', report: await analyzeOne(job, job.model, 0, ctx) };
     case 'compare': {

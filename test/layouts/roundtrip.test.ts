@@ -6,7 +6,7 @@ import { generateSyntheticCheckpoint, SyntheticModel, type SynthSpec } from '../
 import { SYNTH_FAMILIES } from '../../src/engine/synth/families';
 import { openCheckpoint } from '../../src/engine/model/open-checkpoint';
 import { resolveMoeModel } from '../../src/engine/layouts';
-import { PROJECTIONS, layerIndex } from '../../src/engine/layouts/types';
+import { layerIndex, projectionsOf } from '../../src/engine/layouts/types';
 
 const UP = { kind: 'upcycled' as const, ranks: { gate: 2, up: 3, down: 2 } };
 
@@ -34,15 +34,24 @@ describe('every family layout round-trips the generator\'s matrices bit-exactly'
         const gen = new SyntheticModel(spec);
         assert.equal(model.numExperts, spec.numExperts);
         assert.deepEqual(model.layers.map((l) => l.layer as number), truth.moeLayers);
-        for (const layer of truth.moeLayers) {
-          for (const p of PROJECTIONS) {
+        assert.deepEqual(model.layers.map((l) => l.name), truth.moeLayerNames);
+        for (const t of truth.layers.filter((l) => truth.moeLayerNames.includes(l.name))) {
+          const layout = model.layers.find((l) => l.name === t.name)!;
+          assert.equal(layout.group, t.group);
+          assert.deepEqual(projectionsOf(layout.projections), t.projections, `${family} ${t.name} projections`);
+          for (const p of t.projections) {
             for (let j = 0; j < spec.numExperts; j++) {
-              const got = await model.readExpert(layerIndex(layer), p, j);
-              const want = gen.encodedExpert(layer, p, j).values;
-              assert.deepEqual([got.rows, got.cols], gen.shapeOf(p), `${family} L${layer} ${p} shape`);
-              assert.ok(Buffer.from(got.data.buffer).equals(Buffer.from(want.buffer)), `${family} L${layer} ${p} expert ${j} differs`);
+              const got = await model.readExpert(t.name, p, j);
+              const want = gen.encodedExpert(t.layer, p, j, t.group).values;
+              assert.deepEqual([got.rows, got.cols], gen.shapeOf(p, t.group), `${family} ${t.name} ${p} shape`);
+              assert.ok(Buffer.from(got.data.buffer).equals(Buffer.from(want.buffer)), `${family} ${t.name} ${p} expert ${j} differs`);
             }
           }
+        }
+        // A bare index names the layer where it is unambiguous (single-stack models), as before.
+        if (truth.layers.every((l) => l.group === null)) {
+          const l0 = truth.moeLayers[0]!;
+          assert.ok(Buffer.from((await model.readExpert(layerIndex(l0), 'up', 0)).data.buffer).equals(Buffer.from(gen.encodedExpert(l0, 'up', 0).values.buffer)));
         }
       } finally {
         await ckpt.close();

@@ -2,40 +2,63 @@ import { MoeInspectorError } from '../errors';
 import type { MoeLayerLayout, MoeModel } from '../layouts/types';
 import type { LayerSelection } from '../../shared/messages';
 
-/** Parses "0,3,8-11" / "all" / "first" into a LayerSelection (CLI and settings share this). */
+/**
+ * Parses "0,3,8-11" / "all" / "first" into a LayerSelection (CLI and settings share this). In models
+ * with layer groups an entry may name a group: "encoder.1", "decoder.0-3", or "encoder" (all of it);
+ * a bare number selects that layer in every group.
+ */
 export function parseLayerSpec(spec: string): LayerSelection {
   const s = spec.trim().toLowerCase();
   if (s === 'all') return { kind: 'all' };
   if (s === 'first' || s === '') return { kind: 'first' };
   const layers: number[] = [];
+  const names: string[] = [];
   for (const part of s.split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new MoeInspectorError('usage', `bad layer list "${spec}": use e.g. 0,3,8-11 or all`);
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
+    const m = /^(?:([a-z][a-z_]*)(?:\.|$))?(?:(\d+)(?:-(\d+))?)?$/.exec(part.trim());
+    if (!m || (m[1] === undefined && m[2] === undefined)) throw new MoeInspectorError('usage', `bad layer list "${spec}": use e.g. 0,3,8-11, all, or encoder.1,decoder.0-3 in models with layer groups`);
+    if (m[2] === undefined) {
+      names.push(`${m[1]}.*`);
+      continue;
+    }
+    const a = Number(m[2]);
+    const b = m[3] === undefined ? a : Number(m[3]);
     if (b < a) throw new MoeInspectorError('usage', `bad layer range "${part}" in "${spec}"`);
-    for (let i = a; i <= b; i++) layers.push(i);
+    for (let i = a; i <= b; i++) {
+      if (m[1] === undefined) layers.push(i);
+      else names.push(`${m[1]}.${i}`);
+    }
   }
-  return { kind: 'list', layers: [...new Set(layers)].sort((x, y) => x - y) };
+  const list = [...new Set(layers)].sort((x, y) => x - y);
+  return names.length ? { kind: 'list', layers: list, names: [...new Set(names)] } : { kind: 'list', layers: list };
 }
 
-/** The MoE layers a selection names; a named layer that is not a MoE layer is an error listing the MoE layers. */
+/** The MoE layers a selection names, in the model's order; a named layer that is not a MoE layer is an error listing the MoE layers. */
 export function selectLayers(model: MoeModel, sel: LayerSelection): MoeLayerLayout[] {
   if (model.layers.length === 0) throw new MoeInspectorError('not-moe', 'the model has no MoE layers');
   if (sel.kind === 'all') return [...model.layers];
   if (sel.kind === 'first') return [model.layers[0]!];
-  const byIndex = new Map(model.layers.map((l) => [l.layer as number, l]));
-  return sel.layers.map((n) => {
-    const l = byIndex.get(n);
-    if (!l) {
-      throw new MoeInspectorError('usage', `layer ${n} is not a MoE layer of this ${model.family} model; MoE layers: ${describeLayers(model)}`);
-    }
-    return l;
-  });
+  const picked = new Set<MoeLayerLayout>();
+  const pick = (what: string, hits: MoeLayerLayout[]): void => {
+    if (hits.length === 0) throw new MoeInspectorError('usage', `layer ${what} is not a MoE layer of this ${model.family} model; MoE layers: ${describeLayers(model)}`);
+    for (const h of hits) picked.add(h);
+  };
+  for (const n of sel.layers) pick(String(n), model.layers.filter((l) => l.layer === n));
+  for (const name of sel.names ?? []) pick(name, model.layers.filter((l) => (name.endsWith('.*') ? `${l.group}.*` === name : l.name === name)));
+  return model.layers.filter((l) => picked.has(l));
 }
 
+/** "0-3,5", or per group "encoder.1,3; decoder.1,3" in models with layer groups. */
 export function describeLayers(model: MoeModel): string {
-  const ns = model.layers.map((l) => l.layer as number);
+  const groups = [...new Set(model.layers.map((l) => l.group))];
+  return groups
+    .map((g) => {
+      const ranges = numberRanges(model.layers.filter((l) => l.group === g).map((l) => l.layer as number));
+      return g === null ? ranges : `${g}.${ranges}`;
+    })
+    .join('; ');
+}
+
+function numberRanges(ns: number[]): string {
   const ranges: string[] = [];
   let start = ns[0];
   let prev = ns[0];

@@ -33,6 +33,10 @@ export interface ProjectionAnalysis {
 
 export interface LayerAnalysis {
   readonly layer: number;
+  /** The layer group: null in a single stack; "encoder" / "decoder"; "vision" (the vision experts of a VL MoE). */
+  readonly group: string | null;
+  /** "5", or "encoder.1" / "decoder.1" / "vision.5": unique within the model, what --layers accepts. */
+  readonly name: string;
   readonly verdict: { readonly type: Verdict; readonly confidence: number; readonly reasons: readonly string[] };
   readonly projections: Readonly<Partial<Record<Projection, ProjectionAnalysis>>>;
   /** sum(E*m*n) / (sum(m*n) + sum(E*r95*(m+n))) over projections: base counted. Where upcycled, else null. */
@@ -47,6 +51,8 @@ export interface AnalysisReport {
     readonly family: string;
     readonly num_experts: number;
     readonly moe_layers: readonly number[];
+    /** Names of the MoE layers (see LayerAnalysis.name), in moe_layers' order. */
+    readonly moe_layer_names: readonly string[];
     readonly shared_experts: boolean;
   };
   readonly runtime: {
@@ -169,12 +175,29 @@ export interface InfoReport {
   readonly num_experts: number;
   readonly num_layers: number | null;
   readonly moe_layers: readonly number[];
-  readonly projections: Readonly<Record<Projection, { readonly shape: readonly [number, number]; readonly encoding: string }>>;
+  /** Names of the MoE layers, in moe_layers' order: "5", or "encoder.1" / "decoder.1" / "vision.5" in grouped models. */
+  readonly moe_layer_names: readonly string[];
+  /** Per layer group (group null: the single stack or the text experts). */
+  readonly layer_groups: readonly InfoLayerGroup[];
+  /** Of the first MoE layer; `gate` is absent for experts without a gate projection. */
+  readonly projections: InfoProjections;
   readonly shared_experts: { readonly present: boolean; readonly tensors: number };
   readonly dtypes: Readonly<Record<string, { readonly tensors: number; readonly bytes: number }>>;
   readonly parameters: { readonly total: number; readonly routed_experts: number; readonly other: number };
   readonly files: readonly { readonly name: string; readonly bytes: number }[];
   readonly total_bytes: number;
-  /** Present when no MoE layout could be resolved (e.g. code 'not-moe'); the MoE fields are then empty. */
+  /**
+   * Only with `info --headers-only` (without it such a model is an error, exit 1): why no MoE layout
+   * could be resolved (code 'not-moe' or 'layout', and the message `analyze` gives); the MoE fields are then empty.
+   */
   readonly moe_error?: { readonly code: string; readonly message: string };
+}
+
+export type InfoProjections = Readonly<Partial<Record<Projection, { readonly shape: readonly [number, number]; readonly encoding: string }>>>;
+
+export interface InfoLayerGroup {
+  readonly group: string | null;
+  readonly num_experts: number;
+  readonly moe_layers: readonly number[];
+  readonly projections: InfoProjections;
 }
