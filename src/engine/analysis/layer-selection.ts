@@ -4,8 +4,8 @@ import type { LayerSelection } from '../../shared/messages';
 
 /**
  * Parses "0,3,8-11" / "all" / "first" into a LayerSelection (CLI and settings share this). In models
- * with layer groups an entry may name a group: "encoder.1", "decoder.0-3", or "encoder" (all of it);
- * a bare number selects that layer in every group.
+ * with layer groups an entry may name a group (encoder, decoder, vision): "encoder.1", "decoder.0-3",
+ * or "encoder" (all of it); a bare number selects that layer in every group.
  */
 export function parseLayerSpec(spec: string): LayerSelection {
   const s = spec.trim().toLowerCase();
@@ -14,8 +14,8 @@ export function parseLayerSpec(spec: string): LayerSelection {
   const layers: number[] = [];
   const names: string[] = [];
   for (const part of s.split(',')) {
-    const m = /^(?:([a-z][a-z_]*)(?:\.|$))?(?:(\d+)(?:-(\d+))?)?$/.exec(part.trim());
-    if (!m || (m[1] === undefined && m[2] === undefined)) throw new MoeInspectorError('usage', `bad layer list "${spec}": use e.g. 0,3,8-11, all, or encoder.1,decoder.0-3 in models with layer groups`);
+    const m = /^(?:(encoder|decoder|vision)(?:\.|$))?(?:(\d+)(?:-(\d+))?)?$/.exec(part.trim());
+    if (!m || (m[1] === undefined && m[2] === undefined)) throw new MoeInspectorError('usage', `bad layer list "${spec}": use e.g. 0,3,8-11, all, or encoder.1,decoder.0-3,vision.5 in models with layer groups`);
     if (m[2] === undefined) {
       names.push(`${m[1]}.*`);
       continue;

@@ -46,7 +46,22 @@ export function configExtraLayers(c: Config): number {
 }
 
 export function configNumLayers(c: Config): number | null {
-  return num(c['num_hidden_layers']) ?? num(c['n_layers']) ?? num(c['num_layers']);
+  return configNumLayersField(c)?.value ?? null;
+}
+
+/** The decoder layer count and the field that states it (num_hidden_layers; n_layers in dbrx). */
+export function configNumLayersField(c: Config): ConfigField | null {
+  for (const k of ['num_hidden_layers', 'n_layers', 'num_layers']) {
+    const v = num(c[k]);
+    if (v !== null) return { field: k, value: v };
+  }
+  return null;
+}
+
+/** A number field of config.json, named. */
+export function configField(c: Config, field: string): ConfigField | null {
+  const v = num(c[field]);
+  return v === null ? null : { field, value: v };
 }
 
 export function configHidden(c: Config): number | null {

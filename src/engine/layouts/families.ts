@@ -5,7 +5,7 @@
  * the transformers source it follows (models/<family>/modeling_<family>.py, configuration_*.py).
  */
 import type { ExpertActivation } from './types';
-import type { Config } from './config';
+import { configField, type Config, type ConfigField } from './config';
 import type { GateUpSplit } from './patterns/fused-sources';
 
 export interface FamilyRule {
@@ -16,8 +16,8 @@ export interface FamilyRule {
   readonly moeLayers: ((c: Config, numLayers: number, group: string | null) => Set<number>) | null;
   /** The config fields the layer rule reads, quoted with their values when the tensors disagree. */
   readonly ruleFields?: readonly string[];
-  /** Layers in a group's stack, where not num_hidden_layers (encoder-decoder models count each stack). */
-  readonly numLayers?: (c: Config, group: string | null) => number | null;
+  /** Layers in a group's stack and the field stating it, where not num_hidden_layers (encoder-decoder models count each stack). */
+  readonly numLayers?: (c: Config, group: string | null) => ConfigField | null;
   readonly activation: (c: Config) => ExpertActivation;
   /** How a fused `experts.gate_up_proj` divides into gate and up (shapes cannot tell). */
   readonly fusedGateUpSplit: GateUpSplit;
@@ -180,7 +180,7 @@ const SWITCH: FamilyRule = {
     return layersWhere(n, (l) => step > 0 && (l % step === 1 || step === 1));
   },
   ruleFields: ['num_layers', 'num_decoder_layers', 'encoder_sparse_step', 'decoder_sparse_step'],
-  numLayers: (c, group) => num(group === 'decoder' ? (c['num_decoder_layers'] ?? c['num_layers']) : c['num_layers'], Number.NaN) || null,
+  numLayers: (c, group) => (group === 'decoder' ? (configField(c, 'num_decoder_layers') ?? configField(c, 'num_layers')) : configField(c, 'num_layers')),
   activation: ungatedAct(['dense_act_fn', 'feed_forward_proj']),
   fusedGateUpSplit: 'halves',
   gateless: true,
@@ -197,7 +197,7 @@ const NLLB_MOE: FamilyRule = {
     return layersWhere(n, (l) => step > 0 && (l + 1) % step === 0);
   },
   ruleFields: ['encoder_layers', 'decoder_layers', 'encoder_sparse_step', 'decoder_sparse_step'],
-  numLayers: (c, group) => num(c[group === 'decoder' ? 'decoder_layers' : 'encoder_layers'], Number.NaN) || null,
+  numLayers: (c, group) => configField(c, group === 'decoder' ? 'decoder_layers' : 'encoder_layers'),
   activation: ungatedAct(['activation_function']),
   fusedGateUpSplit: 'halves',
   gateless: true,

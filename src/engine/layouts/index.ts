@@ -6,7 +6,7 @@
  */
 import { MoeInspectorError } from '../errors';
 import type { Checkpoint } from '../model/checkpoint';
-import { configExpertField, configExtraLayers, configFp8Block, configHidden, configNumLayers, textConfig, type Config, type ConfigField } from './config';
+import { configExpertField, configExtraLayers, configFp8Block, configHidden, configNumLayers, configNumLayersField, textConfig, type Config, type ConfigField } from './config';
 import { isKnownFamily, ruleFor, type FamilyRule } from './families';
 import { LAYOUT_PATTERNS } from './patterns/registry';
 import { ATTENTION, type GroupMatch, type LayerTensors, type PatternContext, type PatternMatch, type ProjSource } from './patterns/types';
@@ -22,7 +22,6 @@ const LAYER_NAME = /^(.*?\b(?:layers|blocks|block))\.(\d+)\.(.+)$/;
 const ROUTER = /(^|\.)(router|gate)(\.layer|\.classifier)?\.(weight(_1)?|bias|e_score_correction_bias)$/;
 const SHARED = /(^|\.)shared?_experts?(\.|_gate\.)/;
 const ROUTED_EXPERT = /experts\.(expert_)?\d+\./;
-const EXPERT_TENSOR = /(^|\.)experts?\./;
 
 interface LayerGroup extends LayerTensors {
   readonly stack: string;
@@ -170,8 +169,8 @@ function moeModel(ckpt: Checkpoint, family: string, rule: FamilyRule, config: Co
   };
 }
 
-function numLayersOf(config: Config, rule: FamilyRule, group: string | null): number | null {
-  return rule.numLayers ? rule.numLayers(config, group) : configNumLayers(config);
+function numLayersOf(config: Config, rule: FamilyRule, group: string | null): ConfigField | null {
+  return rule.numLayers ? rule.numLayers(config, group) : configNumLayersField(config);
 }
 
 /**
@@ -179,26 +178,31 @@ function numLayersOf(config: Config, rule: FamilyRule, group: string | null): nu
  * (num_nextn_predict_layers: DeepSeek-V3 / step3p7 multi-token-prediction modules). Expert tensors past
  * that are a contradiction: the config would drop them, so it is an error naming both sides.
  */
-function dropDeclaredExtraLayers<T extends { tensors: LayerGroup }>(ckpt: Checkpoint, config: Config, rule: FamilyRule, groupOf: Map<string, string | null>, matched: T[]): T[] {
+/** Every tensor a match reads (weights, scales, biases), in all its groups. */
+function expertTensorsOf(m: PatternMatch): string[] {
+  const groups: GroupMatch[] = [m, ...(m.extraGroups ?? [])];
+  return [...new Set(groups.flatMap((g) => Object.values(g.projections).flatMap((p: ProjSource) => p.layout.tensors)))];
+}
+
+function dropDeclaredExtraLayers<T extends { tensors: LayerGroup; match: PatternMatch }>(ckpt: Checkpoint, config: Config, rule: FamilyRule, groupOf: Map<string, string | null>, matched: T[]): T[] {
   const extra = configExtraLayers(config);
   const kept: T[] = [];
-  const beyond = new Map<string, { layers: number[]; tensors: string[]; n: number }>();
+  const beyond = new Map<string, { layers: number[]; tensors: string[]; n: ConfigField }>();
   for (const m of matched) {
     const group = groupOf.get(m.tensors.stack)!;
     const n = numLayersOf(config, rule, group);
-    if (n === null || m.tensors.layer < n) kept.push(m);
-    else if (m.tensors.layer >= n + extra) {
+    if (n === null || m.tensors.layer < n.value) kept.push(m);
+    else if (m.tensors.layer >= n.value + extra) {
       const b = beyond.get(m.tensors.stack) ?? { layers: [], tensors: [], n };
       b.layers.push(m.tensors.layer);
-      b.tensors.push(...[...m.tensors.rest.values()].filter((t) => EXPERT_TENSOR.test(t)));
+      b.tensors.push(...expertTensorsOf(m.match));
       beyond.set(m.tensors.stack, b);
     }
   }
   for (const [stack, b] of beyond) {
-    const field = rule.numLayers ? (rule.ruleFields ?? []).filter((f) => /layers$/.test(f)).join(' / ') : 'num_hidden_layers';
     throw new MoeInspectorError(
       'layout',
-      `config.json ${field} = ${b.n}${extra ? ` (+ num_nextn_predict_layers = ${extra})` : ''}, but ${stack} ${b.layers.join(', ')} ${b.layers.length === 1 ? 'holds' : 'hold'} ${b.tensors.length} expert tensors (e.g. ${b.tensors[0]}): the config would drop them`,
+      `config.json ${b.n.field} = ${b.n.value}${extra ? ` (+ num_nextn_predict_layers = ${extra})` : ''}, but ${stack} ${b.layers.join(', ')} ${b.layers.length === 1 ? 'holds' : 'hold'} ${b.tensors.length} expert tensors (e.g. ${b.tensors[0]}): the config would drop them`,
       { file: ckpt.source, tensor: b.tensors[0] },
     );
   }
@@ -233,7 +237,7 @@ function crossCheckLayers(ckpt: Checkpoint, family: string, config: Config, grou
   const rule = fr.moeLayers;
   const numLayers = numLayersOf(config, fr, group);
   if (numLayers === null || rule === null) return;
-  const expected = rule(config, numLayers, group);
+  const expected = rule(config, numLayers.value, group);
   const have = new Set(layers);
   const missing = [...expected].filter((l) => !have.has(l));
   const extra = layers.filter((l) => !expected.has(l));
