@@ -31,6 +31,8 @@ Usage:
 MODEL: a .safetensors file, a model.safetensors.index.json, a model folder, or a Hugging Face id
 org/name[@revision] (local cache first, then the hub; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured).
 --allow-full-download: fetch a whole hub file when its server ignores HTTP Range (refused by default).
+--layers in models with layer groups: encoder.1, decoder.0-3, vision (a whole group); a bare index selects it in every group.
+info --headers-only: list the headers even when no MoE layout resolves, saying why (otherwise exit 1, as analyze).
 Aliases (the seeds' names): moe-type-analyze, moe-type-compare, moe-overlay-compute, moe-overlay-verify, moe-overlay-estimate.
 Exit codes: 0 ok, 1 bad input or failed check, 2 usage, 130 cancelled.`;
 
