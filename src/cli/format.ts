@@ -72,7 +72,7 @@ export function formatCompare(c: CompareReport): string {
     row('Type', `${a.verdict.type.toUpperCase()} ${(a.verdict.confidence * 100).toFixed(0)}%`, `${b.verdict.type.toUpperCase()} ${(b.verdict.confidence * 100).toFixed(0)}%`),
     row('Family', a.model.family, b.model.family),
     row('Experts', String(a.model.num_experts), String(b.model.num_experts)),
-    row('Layer', String(first(a)?.layer ?? '-'), String(first(b)?.layer ?? '-')),
+    row('Layer', String(first(a)?.name ?? first(a)?.layer ?? '-'), String(first(b)?.name ?? first(b)?.layer ?? '-')),
     row('Gate rank (95%)', rank(a, 'gate'), rank(b, 'gate')),
     row('Up rank (95%)', rank(a, 'up'), rank(b, 'up')),
     row('Down rank (95%)', rank(a, 'down'), rank(b, 'down')),

@@ -69,12 +69,30 @@ describe('config.json contradicting the tensors: errors naming both sides', func
     });
   });
 
+  it('per-modality expert counts that put vision experts among the text ones are refused on opening', async () => {
+    await withCkpt({ family: 'ernie4_5_vl_moe', dtype: 'F32', numLayers: 2, numExperts: 3, hidden: 8, intermediate: 6, structure: UP, seed: 4 }, async (ckpt) => {
+      const wrong = viewOf(ckpt, { config: { ...ckpt.config, moe_num_experts: [4, 2] } });
+      await rejectsWith(() => resolveMoeModel(wrong), 'layout', (e) => {
+        assert.match(e.message, /expert 3 is F32 \[3, 8\], expert 0 is F32 \[6, 8\]/);
+        assert.equal(e.where.tensor, 'model.layers.1.mlp.experts.3.gate_proj.weight');
+      });
+    });
+  });
+
   it('encoder-decoder stacks are checked each against their own fields', async () => {
     await withCkpt({ family: 'switch_transformers', dtype: 'F32', numLayers: 4, numExperts: 2, hidden: 8, intermediate: 8, structure: UP, seed: 3 }, async (ckpt) => {
       const step = viewOf(ckpt, { config: { ...ckpt.config, decoder_sparse_step: 1 } });
       await rejectsWith(() => resolveMoeModel(step), 'layout', (e) => assert.match(e.message, /\(decoder layers\): no expert tensors for MoE layers 0,2/));
       const short = viewOf(ckpt, { config: { ...ckpt.config, num_decoder_layers: 3 } });
       await rejectsWith(() => resolveMoeModel(short), 'layout', (e) => assert.match(e.message, /config\.json num_decoder_layers = 3, but decoder\.block 3 holds 4 expert tensors \(e\.g\. decoder\.block\.3\.layer\.2\.mlp\.experts\.expert_0\.wi\.weight\)/));
+    });
+    await withCkpt({ family: 'switch_transformers', dtype: 'F32', numLayers: 4, numExperts: 2, hidden: 8, intermediate: 8, structure: UP, seed: 3 }, async (ckpt) => {
+      // A stack whose experts are all gone is still checked against its config fields.
+      const noDecoder = viewOf(ckpt, { drop: (n) => n.startsWith('decoder.') && n.includes('.experts.') });
+      await rejectsWith(() => resolveMoeModel(noDecoder), 'layout', (e) => assert.match(e.message, /decoder_sparse_step = 2.*\(decoder layers\): no expert tensors for MoE layers 1,3/));
+      // With only the encoder's experts the layers still carry the group's name.
+      const encOnly = viewOf(ckpt, { drop: (n) => n.startsWith('decoder.') && n.includes('.experts.'), config: { ...ckpt.config, decoder_sparse_step: 0 } });
+      assert.deepEqual(resolveMoeModel(encOnly).layers.map((l) => l.name), ['encoder.1', 'encoder.3']);
     });
     await withCkpt({ family: 'nllb_moe', dtype: 'F32', numLayers: 2, numExperts: 2, hidden: 8, intermediate: 8, structure: UP, seed: 3 }, async (ckpt) => {
       const enc = viewOf(ckpt, { config: { ...ckpt.config, encoder_layers: 1 } });

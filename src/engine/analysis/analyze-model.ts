@@ -36,7 +36,6 @@ export async function analyzeModel(
   opts: AnalyzeOptions,
 ): Promise<Omit<AnalysisReport, 'runtime'>> {
   const layers = selectLayers(model, opts.layers);
-  const analyze = sampledExperts(model.numExperts, opts.sampleExperts);
   // Experts without a gate (nemotron_h, switch_transformers, nllb_moe) have two projections, not three.
   const total = layers.reduce((a, l) => a + projectionsOf(l.projections).length, 0);
   let step = 0;
@@ -51,7 +50,8 @@ export async function analyzeModel(
       // reading is done: from here on the time is the metrics' (base, norms, cosine, then spectra)
       opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: base, norms and cosine of ${experts.length} experts` });
       const metrics = await projectionMetrics(backend, experts, {
-        analyze,
+        // Per layer: layer groups may differ in expert count (ernie4_5_vl_moe text vs vision).
+        analyze: sampledExperts(layout.numExperts, opts.sampleExperts),
         signal: opts.signal,
         onProgress: (d, t) => opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: spectrum ${d}/${t}` }),
       });

@@ -16,6 +16,8 @@ export interface FamilyRule {
   readonly moeLayers: ((c: Config, numLayers: number, group: string | null) => Set<number>) | null;
   /** The config fields the layer rule reads, quoted with their values when the tensors disagree. */
   readonly ruleFields?: readonly string[];
+  /** The layer stacks of an encoder-decoder family: each is a named group and checked even where it holds no experts. */
+  readonly stackGroups?: readonly ('encoder' | 'decoder')[];
   /** Layers in a group's stack and the field stating it, where not num_hidden_layers (encoder-decoder models count each stack). */
   readonly numLayers?: (c: Config, group: string | null) => ConfigField | null;
   readonly activation: (c: Config) => ExpertActivation;
@@ -180,6 +182,7 @@ const SWITCH: FamilyRule = {
     return layersWhere(n, (l) => step > 0 && (l % step === 1 || step === 1));
   },
   ruleFields: ['num_layers', 'num_decoder_layers', 'encoder_sparse_step', 'decoder_sparse_step'],
+  stackGroups: ['encoder', 'decoder'],
   numLayers: (c, group) => (group === 'decoder' ? (configField(c, 'num_decoder_layers') ?? configField(c, 'num_layers')) : configField(c, 'num_layers')),
   activation: ungatedAct(['dense_act_fn', 'feed_forward_proj']),
   fusedGateUpSplit: 'halves',
@@ -197,6 +200,7 @@ const NLLB_MOE: FamilyRule = {
     return layersWhere(n, (l) => step > 0 && (l + 1) % step === 0);
   },
   ruleFields: ['encoder_layers', 'decoder_layers', 'encoder_sparse_step', 'decoder_sparse_step'],
+  stackGroups: ['encoder', 'decoder'],
   numLayers: (c, group) => configField(c, group === 'decoder' ? 'decoder_layers' : 'encoder_layers'),
   activation: ungatedAct(['activation_function']),
   fusedGateUpSplit: 'halves',

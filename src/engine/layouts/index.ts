@@ -85,8 +85,8 @@ function layerLayout(f: Found): MoeLayerLayout {
  * Group names of the layer stacks that hold experts: null for a single stack; the path component
  * naming each stack ("encoder", "decoder") when there are several (encoder-decoder MoE).
  */
-function stackGroups(ckpt: Checkpoint, stacks: string[]): Map<string, string | null> {
-  if (stacks.length === 1) return new Map([[stacks[0]!, null]]);
+function stackGroups(ckpt: Checkpoint, stacks: string[], named: boolean): Map<string, string | null> {
+  if (stacks.length === 1 && !named) return new Map([[stacks[0]!, null]]);
   const names = stacks.map((s) => s.split('.').filter((x) => !['model', 'layers', 'blocks', 'block'].includes(x)).pop() ?? s);
   if (new Set(names).size !== names.length || !names.every((n) => /^(encoder|decoder)$/.test(n))) {
     throw new MoeInspectorError('layout', `expert tensors under several layer stacks: ${stacks.join(', ')} (only an encoder and a decoder stack are read as two layer groups)`, { file: ckpt.source });
@@ -118,7 +118,7 @@ export function resolveMoeModel(ckpt: Checkpoint): MoeModel {
     if (match) matched.push({ tensors, match });
   }
   if (matched.length === 0) throw noExperts(ckpt, modelType, configExperts);
-  const groupOf = stackGroups(ckpt, [...new Set(matched.map((m) => m.tensors.stack))]);
+  const groupOf = stackGroups(ckpt, [...new Set(matched.map((m) => m.tensors.stack))], rule.stackGroups !== undefined);
   const inStack = dropDeclaredExtraLayers(ckpt, config, rule, groupOf, matched);
   const found: Found[] = inStack.flatMap(({ tensors, match }) => [
     { group: groupOf.get(tensors.stack)!, tensors, match, pattern: match.pattern },
@@ -126,7 +126,8 @@ export function resolveMoeModel(ckpt: Checkpoint): MoeModel {
   ]);
   found.sort((a, b) => GROUP_ORDER(a.group).localeCompare(GROUP_ORDER(b.group)) || a.tensors.layer - b.tensors.layer);
   checkExpertCounts(ckpt, found, configExperts);
-  for (const g of new Set(found.map((f) => f.group))) {
+  // An encoder-decoder family's stacks are both checked, also one whose MoE layers are all missing.
+  for (const g of new Set([...(rule.stackGroups ?? []), ...found.map((f) => f.group)])) {
     crossCheckLayers(ckpt, family, config, g, found.filter((f) => f.group === g).map((f) => f.tensors.layer));
   }
   return moeModel(ckpt, family, rule, config, found);

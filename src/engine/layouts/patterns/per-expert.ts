@@ -110,11 +110,20 @@ function encodingOf(ctx: PatternContext, first: TensorEntry, shape: readonly [nu
   return { kind: 'fp8-block', dtype: first.dtype, scaleDtype: s.dtype, block: ctx.fp8Block };
 }
 
+function checkLike(t: TensorEntry, first: TensorEntry, shape: readonly [number, number], expert: number, firstExpert: number): void {
+  if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1] || t.dtype !== first.dtype) {
+    throw new MoeInspectorError('layout', `expert ${expert} is ${t.dtype} [${t.shape.join(', ')}], expert ${firstExpert} is ${first.dtype} [${shape.join(', ')}]`, where(t));
+  }
+}
+
 /** Reads expert j from names.get(j); `offset` = the tensors' own number of expert 0, for messages. */
 function source(ctx: PatternContext, names: Map<number, string>, offset = 0): ProjSource {
   const first = tensorOf(ctx.ckpt, names.get(0)!);
   if (first.shape.length !== 2) throw new MoeInspectorError('layout', `expert weight has shape [${first.shape.join(', ')}], expected 2-D [out, in]`, where(first));
   const shape: [number, number] = [first.shape[0]!, first.shape[1]!];
+  // Headers only: every expert of the group has expert 0's shape and dtype (a count that puts a vision
+  // expert among the text ones, or a damaged file, is refused when the model is opened, not mid-analysis).
+  for (const [j, n] of names) checkLike(tensorOf(ctx.ckpt, n), first, shape, j + offset, offset);
   const encoding = encodingOf(ctx, first, shape);
   const fp8 = encoding.kind === 'fp8-block';
   const hasBias = ctx.ckpt.tensors.has(biasName(first.name));
@@ -123,9 +132,7 @@ function source(ctx: PatternContext, names: Map<number, string>, offset = 0): Pr
     layout: { shape, encoding, tensors, hasBias },
     async read(j) {
       const t = tensorOf(ctx.ckpt, names.get(j)!);
-      if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1] || t.dtype !== first.dtype) {
-        throw new MoeInspectorError('layout', `expert ${j + offset} is ${t.dtype} [${t.shape.join(', ')}], expert ${offset} is ${first.dtype} [${shape.join(', ')}]`, where(t));
-      }
+      checkLike(t, first, shape, j + offset, offset);
       const w = await decodeSlice(ctx.ckpt, t, 0, 1);
       if (fp8) {
         const s = tensorOf(ctx.ckpt, scaleName(t.name));
