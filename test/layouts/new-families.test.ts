@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { openCheckpoint } from '../../src/engine/model/open-checkpoint';
-import { resolveMoeModel } from '../../src/engine/layouts';
+import { FAMILY_RULES, resolveMoeModel } from '../../src/engine/layouts';
 import { projectionsOf, type Projection } from '../../src/engine/layouts/types';
 import { generateSyntheticCheckpoint, SyntheticModel, type SynthSpec } from '../../src/engine/synth/generate';
 import type { SynthDtype } from '../../src/engine/synth/encode-matrix';
@@ -172,3 +172,34 @@ async function f32FromF16(ckpt: Checkpoint, name: string): Promise<Float32Array>
   const { decodeToFloat32 } = await import('../../src/engine/formats/decode');
   return decodeToFloat32(await ckpt.readTensorBytes(name), 'F16', { file: ckpt.source, tensor: name });
 }
+
+describe('new families\' layer rules, from their transformers configs', function () {
+  const moe = (family: string, c: Record<string, unknown>, n: number, group: string | null = null) => [...FAMILY_RULES[family]!.moeLayers!(c, n, group)].sort((a, b) => a - b);
+  it('nemotron_h: hybrid_override_pattern "E", or layers_block_type "moe"', () => {
+    assert.deepEqual(moe('nemotron_h', { hybrid_override_pattern: 'MEM*E' }, 5), [1, 4]);
+    assert.deepEqual(moe('nemotron_h', { layers_block_type: ['mamba', 'moe', 'attention'] }, 3), [1]);
+  });
+  it('switch_transformers: i % step == 1 (or step 1); nllb_moe: (i + 1) % step == 0; per stack', () => {
+    assert.deepEqual(moe('switch_transformers', { encoder_sparse_step: 2, decoder_sparse_step: 1 }, 4, 'encoder'), [1, 3]);
+    assert.deepEqual(moe('switch_transformers', { encoder_sparse_step: 2, decoder_sparse_step: 1 }, 4, 'decoder'), [0, 1, 2, 3]);
+    assert.deepEqual(moe('switch_transformers', { encoder_sparse_step: 0 }, 4, 'encoder'), []);
+    assert.deepEqual(moe('nllb_moe', { encoder_sparse_step: 4, decoder_sparse_step: 2 }, 8, 'encoder'), [3, 7]);
+    assert.deepEqual(moe('nllb_moe', { encoder_sparse_step: 4, decoder_sparse_step: 2 }, 8, 'decoder'), [1, 3, 5, 7]);
+  });
+  it('step3p7: mlp_layer_types, else moe_layers_enum (string or list), else layers from 3', () => {
+    assert.deepEqual(moe('step3p7', { mlp_layer_types: ['dense', 'sparse', 'sparse'] }, 3), [1, 2]);
+    assert.deepEqual(moe('step3p7', { moe_layers_enum: '2,4' }, 5), [2, 4]);
+    assert.deepEqual(moe('step3p7', { moe_layers_enum: [1, 3] }, 5), [1, 3]);
+    assert.deepEqual(moe('step3p7', {}, 5), [3, 4]);
+  });
+  it('ernie4_5_vl_moe: start/end index per modality; expert groups from moe_num_experts', () => {
+    const c = { moe_layer_interval: 1, moe_layer_start_index: [1, 2], moe_layer_end_index: [3, -1] };
+    assert.deepEqual(moe('ernie4_5_vl_moe', c, 5), [1, 2, 3]);
+    assert.deepEqual(moe('ernie4_5_vl_moe', c, 5, 'vision'), [2, 3, 4]);
+    assert.deepEqual(FAMILY_RULES['ernie4_5_vl_moe']!.expertGroups!({ moe_num_experts: [64, 32] }), [
+      { group: null, count: 64, field: 'moe_num_experts[0]' },
+      { group: 'vision', count: 32, field: 'moe_num_experts[1]' },
+    ]);
+    assert.equal(FAMILY_RULES['ernie4_5_vl_moe']!.expertGroups!({ moe_num_experts: 64 })!.length, 2);
+  });
+});

@@ -63,6 +63,13 @@ function ungatedAct(keys: readonly string[]): (c: Config) => ExpertActivation {
 }
 
 const numList = (v: unknown): number[] | null => (Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : null);
+/** A per-layer list of layer kinds (mlp_layer_types, layers_block_type), or null. */
+const kindList = (c: Config, key: string): string[] | null => (Array.isArray(c[key]) ? (c[key] as unknown[]).map(String) : null);
+/** Layers whose kind in the config's per-layer list is `kind`; null when the config has no such list. */
+const layersOfKind = (c: Config, key: string, kind: string, n: number): Set<number> | null => {
+  const types = kindList(c, key);
+  return types ? layersWhere(n, (l) => types[l] === kind) : null;
+};
 
 /** Every decoder layer is MoE: mixtral, minimax, phimoe, olmoe, granitemoe, jetmoe, dbrx, gpt_oss. */
 const EVERY_LAYER: FamilyRule = { moeLayers: null, activation: fromHiddenAct, fusedGateUpSplit: 'halves' };
@@ -158,11 +165,8 @@ const GPT_OSS: FamilyRule = {
  */
 const NEMOTRON_H: FamilyRule = {
   moeLayers: (c, n) => {
-    const types = Array.isArray(c['layers_block_type']) ? (c['layers_block_type'] as unknown[]).map(String) : null;
     const pattern = typeof c['hybrid_override_pattern'] === 'string' ? [...(c['hybrid_override_pattern'] as string)] : null;
-    if (types) return layersWhere(n, (l) => types[l] === 'moe');
-    if (pattern) return layersWhere(n, (l) => pattern[l] === 'E');
-    return layersWhere(n, () => true);
+    return layersOfKind(c, 'layers_block_type', 'moe', n) ?? layersWhere(n, (l) => (pattern ? pattern[l] === 'E' : true));
   },
   ruleFields: ['hybrid_override_pattern', 'layers_block_type', 'num_hidden_layers'],
   activation: ungatedAct(['mlp_hidden_act', 'hidden_act']),
@@ -216,8 +220,8 @@ const NLLB_MOE: FamilyRule = {
 const STEP3P7: FamilyRule = {
   ...EVERY_LAYER,
   moeLayers: (c, n) => {
-    const types = Array.isArray(c['mlp_layer_types']) ? (c['mlp_layer_types'] as unknown[]).map(String) : null;
-    if (types) return layersWhere(n, (l) => types[l] === 'sparse');
+    const typed = layersOfKind(c, 'mlp_layer_types', 'sparse', n);
+    if (typed) return typed;
     const e = c['moe_layers_enum'];
     const listed = typeof e === 'string' ? e.split(',').filter((x) => x.trim() !== '').map(Number) : numList(e);
     if (listed) return new Set(listed.filter((l) => l < n));
@@ -236,8 +240,8 @@ const STEP3P7: FamilyRule = {
 const ERNIE_VL: FamilyRule = {
   ...EVERY_LAYER,
   moeLayers: (c, n, group) => {
-    const types = Array.isArray(c['mlp_layer_types']) ? (c['mlp_layer_types'] as unknown[]).map(String) : null;
-    if (types) return layersWhere(n, (l) => types[l] === 'sparse');
+    const typed = layersOfKind(c, 'mlp_layer_types', 'sparse', n);
+    if (typed) return typed;
     const k = group === 'vision' ? 1 : 0;
     const pick = (key: string, dflt: number): number => {
       const v = c[key];
