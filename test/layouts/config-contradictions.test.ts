@@ -60,6 +60,16 @@ describe('config.json contradicting the tensors: errors naming both sides', func
     });
   });
 
+  it('a family whose every decoder layer is MoE: a layer without experts is an error, not skipped', async () => {
+    await withCkpt({ family: 'mixtral', dtype: 'F32', numLayers: 3, numExperts: 2, hidden: 8, intermediate: 8, structure: UP, seed: 2 }, async (ckpt) => {
+      const gap = viewOf(ckpt, { drop: (n) => n.startsWith('model.layers.1.block_sparse_moe.experts.') });
+      await rejectsWith(() => resolveMoeModel(gap), 'layout', (e) => assert.match(e.message, /mixtral layer rule \(num_hidden_layers = 3\) and the tensors disagree: no expert tensors for MoE layers 1/));
+      // An unknown family has no layer rule: the layers holding experts are the MoE layers.
+      const unknown = viewOf(gap, { config: { ...ckpt.config, model_type: 'brand_new_moe' } });
+      assert.deepEqual(resolveMoeModel(unknown).layers.map((l) => l.name), ['0', '2']);
+    });
+  });
+
   it('a layer rule that would drop expert layers quotes its config fields', async () => {
     await withCkpt({ family: 'jamba', dtype: 'F32', numLayers: 4, numExperts: 2, hidden: 8, intermediate: 8, structure: UP, seed: 2 }, async (ckpt) => {
       const wrong = viewOf(ckpt, { config: { ...ckpt.config, expert_layer_period: 4 } });

@@ -71,8 +71,14 @@ const layersOfKind = (c: Config, key: string, kind: string, n: number): Set<numb
   return types ? layersWhere(n, (l) => types[l] === kind) : null;
 };
 
-/** Every decoder layer is MoE: mixtral, minimax, phimoe, olmoe, granitemoe, jetmoe, dbrx, gpt_oss. */
+/** No layer rule: every layer holding expert tensors is MoE (families not in the registry). */
 const EVERY_LAYER: FamilyRule = { moeLayers: null, activation: fromHiddenAct, fusedGateUpSplit: 'halves' };
+
+/**
+ * Every decoder layer is MoE (mixtral, minimax, phimoe, olmoe, granitemoe, jetmoe, dbrx, gpt_oss, aria:
+ * their decoder layers build the sparse block unconditionally), so a layer without experts is a contradiction.
+ */
+const ALL_LAYERS: FamilyRule = { ...EVERY_LAYER, moeLayers: (_c, n) => layersWhere(n, () => true), ruleFields: ['num_hidden_layers', 'n_layers'] };
 
 /**
  * qwen2_moe / qwen3_moe (Qwen2MoeDecoderLayer, Qwen3MoeDecoderLayer): MoE iff
@@ -153,7 +159,7 @@ const LLAMA4: FamilyRule = {
  *   out  = down((up + 1) * glu)                  limit = swiglu_limit (7.0)
  */
 const GPT_OSS: FamilyRule = {
-  moeLayers: null,
+  ...ALL_LAYERS,
   activation: (c) => ({ kind: 'gpt-oss', alpha: 1.702, limit: num(c['swiglu_limit'], 7) }),
   fusedGateUpSplit: 'interleaved',
 };
@@ -264,14 +270,14 @@ const ERNIE_VL: FamilyRule = {
 };
 
 export const FAMILY_RULES: Readonly<Record<string, FamilyRule>> = {
-  mixtral: EVERY_LAYER,
-  minimax: EVERY_LAYER,
-  phimoe: EVERY_LAYER,
-  olmoe: EVERY_LAYER,
-  granitemoe: EVERY_LAYER,
-  granitemoeshared: EVERY_LAYER,
-  jetmoe: EVERY_LAYER,
-  dbrx: EVERY_LAYER,
+  mixtral: ALL_LAYERS,
+  minimax: ALL_LAYERS,
+  phimoe: ALL_LAYERS,
+  olmoe: ALL_LAYERS,
+  granitemoe: ALL_LAYERS,
+  granitemoeshared: ALL_LAYERS,
+  jetmoe: ALL_LAYERS,
+  dbrx: ALL_LAYERS,
   qwen2_moe: QWEN,
   qwen3_moe: QWEN,
   deepseek_v2: DEEPSEEK,
@@ -286,7 +292,7 @@ export const FAMILY_RULES: Readonly<Record<string, FamilyRule>> = {
   switch_transformers: SWITCH,
   nllb_moe: NLLB_MOE,
   // aria (AriaTextDecoderLayer): every layer is AriaTextMoELayer; fc1/fc2 layout in patterns/grouped-gemm.ts.
-  aria: EVERY_LAYER,
+  aria: ALL_LAYERS,
   step3p7: STEP3P7,
   step3p5: STEP3P7,
   ernie4_5_vl_moe: ERNIE_VL,
