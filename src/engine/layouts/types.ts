@@ -85,8 +85,9 @@ export interface MoeLayerLayout {
 /** A Mixture-of-Experts model as the analyses see it. Built from a Checkpoint by a family layout. */
 export interface MoeModel {
   readonly family: string; // model_type, or 'detected:<pattern>' when inferred from names
+  /** Routed experts per layer of the first layer group (each layout has its own numExperts). */
   readonly numExperts: number;
-  readonly numLayers: number | null; // decoder layers in the config, when known
+  readonly numLayers: number | null; // decoder layers in the config, when known (null for encoder-decoder models)
   readonly layers: readonly MoeLayerLayout[];
   readonly activation: ExpertActivation;
   /** Expert j's weight for a projection, exactly decoded, biases NOT folded in. Rejects with 'non-finite' on NaN/Inf. */
