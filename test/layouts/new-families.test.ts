@@ -138,7 +138,10 @@ describe('new family layouts (issue 11)', function () {
       assert.deepEqual(vision.projections.up.shape, [3, 8]);
       assert.deepEqual(text.projections.up.shape, [6, 8]);
       assert.ok(vision.projections.down.tensors.includes('model.layers.1.mlp.experts.5.down_proj.weight'));
-      assert.ok(text.routerTensors.includes('model.layers.1.mlp.gate.weight_1'));
+      assert.deepEqual(text.routerTensors, ['model.layers.1.mlp.gate.weight']);
+      assert.deepEqual(vision.routerTensors, ['model.layers.1.mlp.gate.weight_1']);
+      assert.equal(text.sharedExpertTensors.length, 3);
+      assert.equal(vision.sharedExpertTensors.length, 0, 'shared experts are reported once, with the text group');
       for (const p of ['gate', 'up', 'down'] as Projection[]) {
         for (let j = 0; j < 3; j++) {
           assert.ok(sameBits((await model.readExpert('vision.1', p, j)).data, gen.encodedExpert(1, p, j, 'vision').values), `vision ${p} ${j}`);
@@ -146,6 +149,11 @@ describe('new family layouts (issue 11)', function () {
         }
       }
       // A config whose counts do not add up to the tensors' numbering is an error naming both sides.
+      // Vision experts starting later than the text ones: layer 1 without them is the text group alone, as the rule says.
+      const later = viewOf(ckpt, { drop: (n) => /^model\.layers\.1\.mlp\.experts\.[345]\./.test(n) });
+      await rejectsWith(() => resolveMoeModel(later), 'layout', (e) => assert.match(e.message, /moe_layer_start_index = \[1,1\].*\(vision layers\): no expert tensors for MoE layers 1/));
+      const laterCfg = viewOf(later, { config: { ...ckpt.config, moe_layer_start_index: [1, 2] } });
+      assert.deepEqual(resolveMoeModel(laterCfg).layers.map((l) => l.name), ['1']);
       const wrong = viewOf(ckpt, { config: { ...ckpt.config, moe_num_experts: [4, 4] } });
       await rejectsWith(() => resolveMoeModel(wrong), 'layout', (e) => assert.match(e.message, /moe_num_experts\[0\] = 4, moe_num_experts\[1\] = 4 declares 8 experts per layer \(4 text \+ 4 vision\), but the tensors number 6/));
     });

@@ -66,8 +66,17 @@ interface Found {
   readonly pattern: string;
 }
 
+/**
+ * A layer whose experts form two groups (ernie4_5_vl_moe) has one router per group in the original
+ * checkpoints: `gate.weight` for the text experts, `gate.weight_1` for the vision ones. Its shared
+ * experts serve both and are reported once, with the first group.
+ */
+const SECOND_ROUTER = /\.weight_1$/;
+
 function layerLayout(f: Found): MoeLayerLayout {
   const rest = [...f.tensors.rest.entries()].filter(([r]) => !ATTENTION.test(r));
+  const extra = f.group === 'vision';
+  const routers = rest.filter(([r]) => ROUTER.test(r) && !SHARED.test(r) && !ROUTED_EXPERT.test(r)).map(([, full]) => full);
   const p = f.match.projections;
   const projections: LayerProjections = { ...(p.gate ? { gate: p.gate.layout } : {}), up: p.up.layout, down: p.down.layout };
   return {
@@ -76,8 +85,8 @@ function layerLayout(f: Found): MoeLayerLayout {
     name: layerName(f.group, f.tensors.layer),
     numExperts: f.match.numExperts,
     projections,
-    routerTensors: rest.filter(([r]) => ROUTER.test(r) && !SHARED.test(r) && !ROUTED_EXPERT.test(r)).map(([, full]) => full),
-    sharedExpertTensors: rest.filter(([r]) => SHARED.test(r)).map(([, full]) => full),
+    routerTensors: routers.filter((n) => SECOND_ROUTER.test(n) === extra),
+    sharedExpertTensors: extra ? [] : rest.filter(([r]) => SHARED.test(r)).map(([, full]) => full),
   };
 }
 
@@ -126,8 +135,10 @@ export function resolveMoeModel(ckpt: Checkpoint): MoeModel {
   ]);
   found.sort((a, b) => GROUP_ORDER(a.group).localeCompare(GROUP_ORDER(b.group)) || a.tensors.layer - b.tensors.layer);
   checkExpertCounts(ckpt, found, configExperts);
-  // An encoder-decoder family's stacks are both checked, also one whose MoE layers are all missing.
-  for (const g of new Set([...(rule.stackGroups ?? []), ...found.map((f) => f.group)])) {
+  // Every group the family declares is checked, also one whose MoE layers are all missing
+  // (an encoder-decoder stack; ernie4_5_vl_moe's vision experts).
+  const declared = [...(rule.stackGroups ?? []), ...(ctx.expertGroups ?? []).map((g) => g.group)];
+  for (const g of new Set([...declared, ...found.map((f) => f.group)])) {
     crossCheckLayers(ckpt, family, config, g, found.filter((f) => f.group === g).map((f) => f.tensors.layer));
   }
   return moeModel(ckpt, family, rule, config, found);

@@ -66,7 +66,9 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
   }
   const present = PROJECTIONS.filter((p) => byProj[p] !== undefined);
   const numExperts = Math.max(...present.map((p) => Math.max(...byProj[p]!.keys()) + 1));
-  const groups = ctx.expertGroups;
+  // A layer holding only the first group's experts (ernie4_5_vl_moe layers outside the vision
+  // experts' start..end range) is read as that group alone; the layer rules then check which is right.
+  const groups = ctx.expertGroups && numExperts === ctx.expertGroups[0]?.count ? ctx.expertGroups.slice(0, 1) : ctx.expertGroups;
   const declared = groups ? groups.reduce((a, g) => a + g.count, 0) : null;
   if (groups && declared !== numExperts) {
     throw new MoeInspectorError('layout', `config.json ${groups.map((g) => `${g.field} = ${g.count}`).filter((x, i, a) => a.indexOf(x) === i).join(', ')} declares ${declared} experts per layer (${groups.map((g) => `${g.count} ${g.group ?? 'text'}`).join(' + ')}), but the tensors number ${numExperts} (${layer.prefix}${block}.0..${numExperts - 1})`, {
@@ -88,6 +90,7 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
   if (!groups) return { pattern: 'per-expert', ...groupOf(0, numExperts) };
   const starts = groups.map((_, i) => groups.slice(0, i).reduce((a, g) => a + g.count, 0));
   const [main, ...rest] = groups.map((g, i) => ({ group: g.group, ...groupOf(starts[i]!, g.count) }));
+  if (rest.length === 0) return { pattern: 'per-expert', ...main! };
   return { pattern: 'per-expert', numExperts: main!.numExperts, projections: main!.projections, extraGroups: rest.map((g) => ({ ...g, group: g.group ?? 'text' })) };
 }
 
