@@ -159,8 +159,8 @@ describe('new family layouts (issue 11)', function () {
     });
   });
 
-  it('the six layouts read back bit-exactly in F32, F16 and BF16', async () => {
-    for (const family of ['nemotron_h', 'switch_transformers', 'nllb_moe', 'aria', 'step3p7', 'ernie4_5_vl_moe'] as const) {
+  it('the new layouts read back bit-exactly in F32, F16 and BF16', async () => {
+    for (const family of ['nemotron_h', 'nemotron_h_fused', 'switch_transformers', 'nllb_moe', 'aria', 'step3p7', 'ernie4_5_vl_moe'] as const) {
       for (const dtype of ['F32', 'F16', 'BF16'] as SynthDtype[]) {
         const spec: SynthSpec = { family, dtype, numLayers: 2, numExperts: 2, hidden: 8, intermediate: 6, structure: UP, seed: 9 };
         await opened(spec, async (_ckpt, model, gen) => {

@@ -8,7 +8,7 @@ import type { SynthDtype } from './encode-matrix';
 export const SYNTH_FAMILIES = [
   'olmoe', 'mixtral', 'minimax', 'phimoe', 'qwen2_moe', 'qwen3_moe', 'deepseek_v2', 'deepseek_v3', 'kimi_k2', 'glm4_moe',
   'ernie4_5_moe', 'granitemoe', 'jetmoe', 'dbrx', 'jamba', 'llama4', 'gpt_oss', 'fused',
-  'nemotron_h', 'switch_transformers', 'nllb_moe', 'aria', 'step3p7', 'ernie4_5_vl_moe',
+  'nemotron_h', 'nemotron_h_fused', 'switch_transformers', 'nllb_moe', 'aria', 'step3p7', 'ernie4_5_vl_moe',
 ] as const;
 export type SynthFamily = (typeof SYNTH_FAMILIES)[number];
 
@@ -34,7 +34,8 @@ export type Storage =
   | { readonly kind: 'fused'; readonly block: string; readonly inputMajor: boolean } // halves
   | { readonly kind: 'input-linear'; readonly block: string }
   | { readonly kind: 'dbrx' }
-  | { readonly kind: 'stacked'; readonly block: string } // block.{gate,up,down}_proj.weight [E, I, H] / [E, H, I] (step3p7)
+  // block.{gate,up,down}_proj<suffix> [E, I, H] / [E, H, I]: step3p7 (".weight"), transformers' NemotronHExperts ("", no gate)
+  | { readonly kind: 'stacked'; readonly block: string; readonly suffix: '.weight' | '' }
   | { readonly kind: 'grouped-gemm'; readonly block: string }; // block.fc1.weight [E, H, 2I] (gate columns first), fc2 [E, I, H] (aria)
 
 /** One layer stack of an encoder-decoder model, with what differs between the stacks. */
@@ -125,6 +126,23 @@ const fromOne = (l: number, s: SynthShape): boolean => s.numLayers === 1 || l >=
 const encDec = (encPrefix: string, decPrefix: string, block: (g: 'encoder' | 'decoder') => string, router: (g: 'encoder' | 'decoder') => string, dense: (g: 'encoder' | 'decoder') => string): SynthStack[] =>
   (['encoder', 'decoder'] as const).map((g) => ({ group: g, layerPrefix: g === 'encoder' ? encPrefix : decPrefix, block: block(g), router: router(g), denseMlp: dense(g) }));
 
+// NemotronH: hybrid_override_pattern "M" (Mamba) / "E" (MoE); experts up -> relu2 -> down, no gate.
+const NEMOTRON_H: FamilyDef = {
+  modelType: 'nemotron_h',
+  layerPrefix: 'backbone.layers.',
+  storage: { kind: 'per-expert', block: 'mixer.experts', names: { up: 'up_proj', down: 'down_proj' } },
+  router: 'mixer.gate.weight',
+  shared: 'mixer.shared_experts',
+  denseMlp: 'mixer',
+  projections: UNGATED,
+  config: (s) => ({
+    model_type: 'nemotron_h', hidden_size: s.hidden, num_hidden_layers: s.numLayers, vocab_size: 64, n_routed_experts: s.numExperts,
+    moe_intermediate_size: s.intermediate, moe_shared_expert_intermediate_size: s.intermediate, mlp_hidden_act: 'relu2',
+    hybrid_override_pattern: Array.from({ length: s.numLayers }, (_, l) => (oddLayers(l, s) ? 'E' : 'M')).join(''),
+  }),
+  isMoeLayer: oddLayers,
+};
+
 export const FAMILIES: Readonly<Record<SynthFamily, FamilyDef>> = {
   olmoe: { modelType: 'olmoe', layerPrefix: 'model.layers.', storage: { kind: 'per-expert', block: 'mlp.experts', names: SWIGLU }, router: 'mlp.gate.weight', config: (s) => base(s, 'olmoe', 'num_experts'), isMoeLayer: all },
   mixtral: mixtralLike('mixtral'),
@@ -207,22 +225,9 @@ export const FAMILIES: Readonly<Record<SynthFamily, FamilyDef>> = {
     config: (s) => ({ ...base(s, 'qwen3_5_moe', 'num_experts'), moe_intermediate_size: s.intermediate }),
     isMoeLayer: all,
   },
-  // NemotronH: hybrid_override_pattern "M" (Mamba) / "E" (MoE); experts up -> relu2 -> down, no gate.
-  nemotron_h: {
-    modelType: 'nemotron_h',
-    layerPrefix: 'backbone.layers.',
-    storage: { kind: 'per-expert', block: 'mixer.experts', names: { up: 'up_proj', down: 'down_proj' } },
-    router: 'mixer.gate.weight',
-    shared: 'mixer.shared_experts',
-    denseMlp: 'mixer',
-    projections: UNGATED,
-    config: (s) => ({
-      model_type: 'nemotron_h', hidden_size: s.hidden, num_hidden_layers: s.numLayers, vocab_size: 64, n_routed_experts: s.numExperts,
-      moe_intermediate_size: s.intermediate, moe_shared_expert_intermediate_size: s.intermediate, mlp_hidden_act: 'relu2',
-      hybrid_override_pattern: Array.from({ length: s.numLayers }, (_, l) => (oddLayers(l, s) ? 'E' : 'M')).join(''),
-    }),
-    isMoeLayer: oddLayers,
-  },
+  nemotron_h: NEMOTRON_H,
+  // NemotronH as transformers' NemotronHExperts saves it: mixer.experts.up_proj [E, I, H], down_proj [E, H, I], no ".weight".
+  nemotron_h_fused: { ...NEMOTRON_H, storage: { kind: 'stacked', block: 'mixer.experts', suffix: '' } },
   // SwitchTransformers: encoder (layer.1) and decoder (layer.2) blocks, sparse every other block; wi/wo, no gate.
   switch_transformers: {
     modelType: 'switch_transformers',
@@ -268,7 +273,7 @@ export const FAMILIES: Readonly<Record<SynthFamily, FamilyDef>> = {
   step3p7: {
     modelType: 'step3p7',
     layerPrefix: 'model.layers.',
-    storage: { kind: 'stacked', block: 'moe' },
+    storage: { kind: 'stacked', block: 'moe', suffix: '.weight' },
     router: 'moe.gate.weight',
     shared: 'share_expert',
     denseMlp: 'mlp',

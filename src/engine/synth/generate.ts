@@ -343,12 +343,8 @@ function expertPlans(m: SyntheticModel, stack: Stack, layer: number): TensorPlan
         fusedPlain(m, `${pre}ffn.experts.mlp.w2`, [E * I, H], (j) => transposeF32(values('down', j), H, I)), // stored transposed
       ];
     case 'stacked':
-      // nn.Linear orientation, experts stacked along dim 0 (step3p7's original checkpoints).
-      return [
-        fusedPlain(m, `${pre}${st.block}.gate_proj.weight`, [E, I, H], (j) => values('gate', j)),
-        fusedPlain(m, `${pre}${st.block}.up_proj.weight`, [E, I, H], (j) => values('up', j)),
-        fusedPlain(m, `${pre}${st.block}.down_proj.weight`, [E, H, I], (j) => values('down', j)),
-      ];
+      // nn.Linear orientation, experts stacked along dim 0 (step3p7's original checkpoints; NemotronHExperts without a gate).
+      return m.projections.map((p) => fusedPlain(m, `${pre}${st.block}.${p}_proj${st.suffix}`, p === 'down' ? [E, H, I] : [E, I, H], (j) => values(p, j)));
     case 'grouped-gemm':
       // Input-major x @ W[j] (aria): fc1 columns [0, I) are the silu'd gate, [I, 2I) the up multiplier.
       return [
