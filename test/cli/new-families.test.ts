@@ -19,7 +19,7 @@ import { CLI, ensureBuilt, WORKER } from './build';
 
 // Up carries the rank test where there is no gate: rank 2 of min(96, 128) (2 of 48 for ERNIE's vision experts) stays under the 5% threshold.
 const RANKS = { gate: 2, up: 2, down: 3 };
-const CASES: [SynthFamily, SynthDtype][] = [['nemotron_h', 'F32'], ['nemotron_h_fused', 'BF16'], ['switch_transformers', 'BF16'], ['nllb_moe', 'F16'], ['aria', 'BF16'], ['step3p7', 'BF16'], ['ernie4_5_vl_moe', 'F32']];
+const CASES: [SynthFamily, SynthDtype][] = [['nemotron_h', 'F32'], ['nemotron_h_fused', 'BF16'], ['switch_transformers', 'BF16'], ['nllb_moe', 'F16'], ['aria', 'BF16'], ['step3p7', 'BF16'], ['ernie4_5_vl_moe', 'F32'], ['ernie4_5_vl_moe_fused', 'BF16']];
 
 function spec(family: SynthFamily, dtype: SynthDtype, structure: 'upcycled' | 'native'): SynthSpec {
   return { family, dtype, numLayers: 2, numExperts: 6, hidden: 128, intermediate: 96, seed: 21, structure: structure === 'native' ? { kind: 'native' } : { kind: 'upcycled', ranks: RANKS } };

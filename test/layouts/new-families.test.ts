@@ -159,8 +159,26 @@ describe('new family layouts (issue 11)', function () {
     });
   });
 
+  it('ernie4_5_vl_moe as transformers saves it: text_moe and vision_moe blocks are two groups, neither left out', async () => {
+    const spec: SynthSpec = { family: 'ernie4_5_vl_moe_fused', dtype: 'BF16', numLayers: 2, numExperts: 3, hidden: 8, intermediate: 6, structure: UP, seed: 8 };
+    await opened(spec, async (ckpt, model, gen) => {
+      assert.equal(model.family, 'ernie4_5_vl_moe');
+      assert.deepEqual(model.layers.map((l) => l.name), ['1', 'vision.1']);
+      const [text, vision] = model.layers as [MoeModel['layers'][number], MoeModel['layers'][number]];
+      assert.deepEqual(text.projections.up.tensors, ['model.language_model.layers.1.mlp.text_moe.experts.gate_up_proj']);
+      assert.deepEqual(vision.projections.down.tensors, ['model.language_model.layers.1.mlp.vision_moe.experts.down_proj']);
+      assert.deepEqual(vision.projections.gate!.shape, [3, 8]);
+      assert.deepEqual(text.routerTensors, ['model.language_model.layers.1.mlp.text_moe.gate.weight']);
+      assert.deepEqual(vision.routerTensors, ['model.language_model.layers.1.mlp.vision_moe.gate.weight']);
+      for (const p of ['gate', 'up', 'down'] as Projection[]) assert.ok(sameBits((await model.readExpert('vision.1', p, 2)).data, gen.encodedExpert(1, p, 2, 'vision').values), p);
+      // Without its vision block the layer contradicts the vision layer rule: an error, not a silent text-only model.
+      const noVision = viewOf(ckpt, { drop: (n) => n.includes('.vision_moe.experts.') });
+      await rejectsWith(() => resolveMoeModel(noVision), 'layout', (e) => assert.match(e.message, /\(vision layers\): no expert tensors for MoE layers 1/));
+    });
+  });
+
   it('the new layouts read back bit-exactly in F32, F16 and BF16', async () => {
-    for (const family of ['nemotron_h', 'nemotron_h_fused', 'switch_transformers', 'nllb_moe', 'aria', 'step3p7', 'ernie4_5_vl_moe'] as const) {
+    for (const family of ['nemotron_h', 'nemotron_h_fused', 'switch_transformers', 'nllb_moe', 'aria', 'step3p7', 'ernie4_5_vl_moe', 'ernie4_5_vl_moe_fused'] as const) {
       for (const dtype of ['F32', 'F16', 'BF16'] as SynthDtype[]) {
         const spec: SynthSpec = { family, dtype, numLayers: 2, numExperts: 2, hidden: 8, intermediate: 6, structure: UP, seed: 9 };
         await opened(spec, async (_ckpt, model, gen) => {

@@ -7,7 +7,7 @@
 import { MoeInspectorError } from '../errors';
 import type { Checkpoint } from '../model/checkpoint';
 import { configExpertField, configExtraLayers, configFp8Block, configHidden, configNumLayers, configNumLayersField, textConfig, type Config, type ConfigField } from './config';
-import { isKnownFamily, ruleFor, type FamilyRule } from './families';
+import { isKnownFamily, ruleFor, type ExpertGroup, type FamilyRule } from './families';
 import { LAYOUT_PATTERNS } from './patterns/registry';
 import { ATTENTION, type GroupMatch, type LayerTensors, type PatternContext, type PatternMatch, type ProjSource } from './patterns/types';
 import { layerIndex, layerName, type LayerProjections, type LayerRef, type MoeLayerLayout, type MoeModel, type Projection } from './types';
@@ -41,12 +41,43 @@ function groupByLayer(ckpt: Checkpoint): LayerGroup[] {
   return [...groups.values()].sort((a, b) => a.layer - b.layer || a.stack.localeCompare(b.stack));
 }
 
-function matchLayer(g: LayerTensors, ctx: PatternContext): PatternMatch | null {
+function matchPatterns(g: LayerTensors, ctx: PatternContext): PatternMatch | null {
   for (const p of LAYOUT_PATTERNS) {
     const m = p.match(g, ctx);
     if (m) return m;
   }
   return null;
+}
+
+/**
+ * Modality-isolated expert blocks in one layer: transformers' Ernie4_5_VLMoeMoeBlock holds `text_moe`
+ * and `vision_moe`, each a full sparse block (its own router and experts). Each is matched on its own;
+ * the vision experts become the layer's "vision" group, never silently left out.
+ */
+const MODALITY_BLOCK = /^(.*?)\b(text|vision)_moe\.(.+)$/;
+
+function modalityBlocks(g: LayerTensors): Map<'text' | 'vision', LayerTensors> | null {
+  const blocks = new Map<'text' | 'vision', { prefix: string; rest: Map<string, string> }>();
+  for (const [rest, full] of g.rest) {
+    const m = MODALITY_BLOCK.exec(rest);
+    if (!m) continue;
+    const kind = m[2] as 'text' | 'vision';
+    const b = blocks.get(kind) ?? { prefix: `${g.prefix}${m[1]}${kind}_moe.`, rest: new Map<string, string>() };
+    b.rest.set(m[3]!, full);
+    blocks.set(kind, b);
+  }
+  return blocks.size === 0 ? null : blocks;
+}
+
+function matchLayer(g: LayerTensors, ctx: PatternContext): PatternMatch | null {
+  const blocks = modalityBlocks(g);
+  if (!blocks) return matchPatterns(g, ctx);
+  const one = { ...ctx, expertGroups: null };
+  const text = blocks.get('text') ? matchPatterns(blocks.get('text')!, one) : null;
+  const vision = blocks.get('vision') ? matchPatterns(blocks.get('vision')!, one) : null;
+  if (!text && !vision) return matchPatterns(g, ctx);
+  if (!text) throw new MoeInspectorError('layout', `vision_moe experts without text_moe experts in this layer`, { file: ctx.ckpt.source, tensor: [...blocks.get('vision')!.rest.values()][0] });
+  return { ...text, ...(vision ? { extraGroups: [{ group: 'vision', numExperts: vision.numExperts, projections: vision.projections }] } : {}) };
 }
 
 function noExperts(ckpt: Checkpoint, modelType: string | null, configExperts: ConfigField | null): MoeInspectorError {
@@ -67,11 +98,11 @@ interface Found {
 }
 
 /**
- * A layer whose experts form two groups (ernie4_5_vl_moe) has one router per group in the original
- * checkpoints: `gate.weight` for the text experts, `gate.weight_1` for the vision ones. Its shared
+ * A layer whose experts form two groups (ernie4_5_vl_moe) has one router per group: `gate.weight` and
+ * `gate.weight_1` in the original checkpoints, `text_moe.gate` and `vision_moe.gate` in transformers'. Its shared
  * experts serve both and are reported once, with the first group.
  */
-const SECOND_ROUTER = /\.weight_1$/;
+const SECOND_ROUTER = /\.weight_1$|(^|\.)vision_moe\./;
 
 function layerLayout(f: Found): MoeLayerLayout {
   const rest = [...f.tensors.rest.entries()].filter(([r]) => !ATTENTION.test(r));
@@ -134,7 +165,7 @@ export function resolveMoeModel(ckpt: Checkpoint): MoeModel {
     ...(match.extraGroups ?? []).map((g) => ({ group: g.group, tensors, match: g, pattern: match.pattern })),
   ]);
   found.sort((a, b) => GROUP_ORDER(a.group).localeCompare(GROUP_ORDER(b.group)) || a.tensors.layer - b.tensors.layer);
-  checkExpertCounts(ckpt, found, configExperts);
+  checkExpertCounts(ckpt, found, configExperts, ctx.expertGroups);
   // Every group the family declares is checked, also one whose MoE layers are all missing
   // (an encoder-decoder stack; ernie4_5_vl_moe's vision experts).
   const declared = [...(rule.stackGroups ?? []), ...(ctx.expertGroups ?? []).map((g) => g.group)];
@@ -222,7 +253,7 @@ function dropDeclaredExtraLayers<T extends { tensors: LayerGroup; match: Pattern
 }
 
 /** Within each group one expert count per layer, and the count config.json declares (both sides named). */
-function checkExpertCounts(ckpt: Checkpoint, found: Found[], configExperts: ConfigField | null): void {
+function checkExpertCounts(ckpt: Checkpoint, found: Found[], configExperts: ConfigField | null, expertGroups: readonly ExpertGroup[] | null): void {
   for (const g of new Set(found.map((f) => f.group))) {
     const inGroup = found.filter((f) => f.group === g);
     const first = inGroup[0]!;
@@ -230,6 +261,13 @@ function checkExpertCounts(ckpt: Checkpoint, found: Found[], configExperts: Conf
       if (f.match.numExperts !== first.match.numExperts) {
         throw new MoeInspectorError('layout', `layer ${layerName(g, f.tensors.layer)} has ${f.match.numExperts} experts (${f.tensors.prefix}…), layer ${layerName(g, first.tensors.layer)} has ${first.match.numExperts}`, { file: ckpt.source });
       }
+    }
+  }
+  // A second group's count (ernie4_5_vl_moe's vision experts) against the config's count for it.
+  for (const g of (expertGroups ?? []).slice(1)) {
+    const f = found.find((x) => x.group === g.group);
+    if (f && f.match.numExperts !== g.count) {
+      throw new MoeInspectorError('layout', `config.json ${g.field} = ${g.count} ${g.group} experts, but the tensors hold ${f.match.numExperts} (layer ${layerName(f.group, f.tensors.layer)}: ${f.match.projections.up.layout.tensors[0]})`, { file: ckpt.source });
     }
   }
   const main = found.find((f) => f.group === null || f.group === 'encoder' || f.group === 'decoder') ?? found[0]!;

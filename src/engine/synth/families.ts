@@ -8,7 +8,7 @@ import type { SynthDtype } from './encode-matrix';
 export const SYNTH_FAMILIES = [
   'olmoe', 'mixtral', 'minimax', 'phimoe', 'qwen2_moe', 'qwen3_moe', 'deepseek_v2', 'deepseek_v3', 'kimi_k2', 'glm4_moe',
   'ernie4_5_moe', 'granitemoe', 'jetmoe', 'dbrx', 'jamba', 'llama4', 'gpt_oss', 'fused',
-  'nemotron_h', 'nemotron_h_fused', 'switch_transformers', 'nllb_moe', 'aria', 'step3p7', 'ernie4_5_vl_moe',
+  'nemotron_h', 'nemotron_h_fused', 'switch_transformers', 'nllb_moe', 'aria', 'step3p7', 'ernie4_5_vl_moe', 'ernie4_5_vl_moe_fused',
 ] as const;
 export type SynthFamily = (typeof SYNTH_FAMILIES)[number];
 
@@ -72,6 +72,9 @@ export interface FamilyDef {
   readonly stacks?: readonly SynthStack[];
   /** Vision experts numbered after the text experts in the same layer (ernie4_5_vl_moe): their intermediate size. */
   readonly visionIntermediate?: (s: SynthShape) => number;
+  /** Vision experts in their own block instead (transformers' text_moe / vision_moe), with their own router. */
+  readonly visionBlock?: string;
+  readonly visionRouter?: string;
 }
 
 const SWIGLU = { gate: 'gate_proj', up: 'up_proj', down: 'down_proj' } as const;
@@ -301,6 +304,27 @@ export const FAMILIES: Readonly<Record<SynthFamily, FamilyDef>> = {
         moe_layer_start_index: [first, first], moe_layer_end_index: [s.numLayers - 1, s.numLayers - 1], moe_num_shared_experts: 1,
       };
     },
+    isMoeLayer: fromOne,
+  },
+  // ERNIE-4.5-VL as transformers saves it (Ernie4_5_VLMoeMoeBlock): mlp.text_moe / mlp.vision_moe, each fused
+  // experts [E, 2I, H] / [E, H, I] and a router; text_config with one moe_num_experts and mlp_layer_types.
+  ernie4_5_vl_moe_fused: {
+    modelType: 'ernie4_5_vl_moe',
+    layerPrefix: 'model.language_model.layers.',
+    storage: { kind: 'fused', block: 'mlp.text_moe.experts', inputMajor: false },
+    router: 'mlp.text_moe.gate.weight',
+    visionBlock: 'mlp.vision_moe.experts',
+    visionRouter: 'mlp.vision_moe.gate.weight',
+    shared: 'mlp.shared_experts',
+    denseMlp: 'mlp',
+    visionIntermediate: (s) => Math.max(1, Math.floor(s.intermediate / 2)),
+    config: (s) => ({
+      model_type: 'ernie4_5_vl_moe',
+      text_config: {
+        ...base(s, 'ernie4_5_vl_moe_text', 'moe_num_experts'), moe_intermediate_size: [s.intermediate, Math.max(1, Math.floor(s.intermediate / 2))],
+        moe_num_shared_experts: 1, mlp_layer_types: Array.from({ length: s.numLayers }, (_, l) => (fromOne(l, s) ? 'sparse' : 'dense')),
+      },
+    }),
     isMoeLayer: fromOne,
   },
 };

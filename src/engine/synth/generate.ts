@@ -321,16 +321,12 @@ function expertPlans(m: SyntheticModel, stack: Stack, layer: number): TensorPlan
         biasD,
       ];
     }
-    case 'fused':
-      return st.inputMajor
-        ? [
-            fusedPlain(m, `${pre}${st.block}.gate_up_proj`, [E, H, 2 * I], (j) => transposeF32(stackRows(values('gate', j), values('up', j), H, false), 2 * I, H)),
-            fusedPlain(m, `${pre}${st.block}.down_proj`, [E, I, H], (j) => transposeF32(values('down', j), H, I)),
-          ]
-        : [
-            fusedPlain(m, `${pre}${st.block}.gate_up_proj`, [E, 2 * I, H], (j) => stackRows(values('gate', j), values('up', j), H, false)),
-            fusedPlain(m, `${pre}${st.block}.down_proj`, [E, H, I], (j) => values('down', j)),
-          ];
+    case 'fused': {
+      const text = fusedPlans(m, `${pre}${st.block}`, st.inputMajor, layer, stack.group);
+      // Vision experts in their own block (transformers' Ernie4_5_VLMoeMoeBlock: text_moe / vision_moe).
+      const vision = m.def.visionBlock && layer < spec.numLayers ? fusedPlans(m, `${pre}${m.def.visionBlock}`, st.inputMajor, layer, 'vision') : [];
+      return [...text, ...vision];
+    }
     case 'input-linear':
       return [
         fusedPlain(m, `${pre}${st.block}.input_linear.weight`, [E, 2 * I, H], (j) => stackRows(values('gate', j), values('up', j), H, false)),
@@ -352,6 +348,23 @@ function expertPlans(m: SyntheticModel, stack: Stack, layer: number): TensorPlan
         fusedPlain(m, `${pre}${st.block}.fc2.weight`, [E, I, H], (j) => transposeF32(values('down', j), H, I)),
       ];
   }
+}
+
+/** Fused gate_up_proj + down_proj of one expert group: input-major [E, H, 2I] / [E, I, H] or output-major [E, 2I, H] / [E, H, I], gate rows first. */
+function fusedPlans(m: SyntheticModel, block: string, inputMajor: boolean, layer: number, group: string | null): TensorPlan[] {
+  const E = m.spec.numExperts;
+  const H = m.spec.hidden;
+  const I = m.intermediateOf(group);
+  const values = (p: Projection, j: number): Float32Array => m.encodedExpert(layer, p, j, group).values;
+  return inputMajor
+    ? [
+        fusedPlain(m, `${block}.gate_up_proj`, [E, H, 2 * I], (j) => transposeF32(stackRows(values('gate', j), values('up', j), H, false), 2 * I, H)),
+        fusedPlain(m, `${block}.down_proj`, [E, I, H], (j) => transposeF32(values('down', j), H, I)),
+      ]
+    : [
+        fusedPlain(m, `${block}.gate_up_proj`, [E, 2 * I, H], (j) => stackRows(values('gate', j), values('up', j), H, false)),
+        fusedPlain(m, `${block}.down_proj`, [E, H, I], (j) => values('down', j)),
+      ];
 }
 
 /** A dense FFN (non-MoE layers, shared experts) with the family's projection names. */
@@ -379,8 +392,8 @@ function layerPlans(m: SyntheticModel, stack: Stack, layer: number): TensorPlan[
   plans.push(randomPlan(`${pre}${stack.router}`, [spec.numExperts, H], aux, seed, 1 / Math.sqrt(H)));
   if (spec.family === 'gpt_oss') plans.push(randomPlan(`${pre}mlp.router.bias`, [spec.numExperts], aux, seed, 0.1));
   if (spec.family === 'deepseek_v3' || spec.family === 'nemotron_h') plans.push({ ...randomPlan(`${pre}${stack.router.replace(/weight$/, 'e_score_correction_bias')}`, [spec.numExperts], 'F32', seed, 0.1) });
-  // The original ERNIE-4.5-VL checkpoints keep a second router for the vision experts.
-  if (def.visionIntermediate) plans.push(randomPlan(`${pre}${stack.router}_1`, [spec.numExperts, H], aux, seed, 1 / Math.sqrt(H)));
+  // ERNIE-4.5-VL keeps a second router for the vision experts (gate.weight_1, or vision_moe.gate.weight).
+  if (def.visionIntermediate) plans.push(randomPlan(`${pre}${def.visionRouter ?? `${stack.router}_1`}`, [spec.numExperts, H], aux, seed, 1 / Math.sqrt(H)));
   if (def.shared && !spec.expertsOnly) {
     plans.push(...ffnPlans(m, `${pre}${def.shared}`, H, spec.intermediate, aux, seed));
     if (spec.family === 'qwen2_moe') plans.push(randomPlan(`${pre}mlp.shared_expert_gate.weight`, [1, H], aux, seed, 1 / Math.sqrt(H)));
