@@ -70,6 +70,15 @@ describe('config.json contradicting the tensors: errors naming both sides', func
     });
   });
 
+  it('two expert blocks of one kind in a layer are refused, never half-read', async () => {
+    await withCkpt({ family: 'fused', dtype: 'F32', numLayers: 1, numExperts: 2, hidden: 8, intermediate: 8, structure: UP, seed: 2 }, async (ckpt) => {
+      const twice = viewOf(ckpt, {});
+      const t = ckpt.tensors.get('model.layers.0.mlp.experts.gate_up_proj')!;
+      (twice.tensors as Map<string, typeof t>).set('model.layers.0.mlp.other.experts.gate_up_proj', { ...t, name: 'model.layers.0.mlp.other.experts.gate_up_proj' });
+      await rejectsWith(() => resolveMoeModel(twice), 'layout', (e) => assert.match(e.message, /several expert blocks of one kind in this layer \(model\.layers\.0\.mlp\.experts\.gate_up_proj, model\.layers\.0\.mlp\.other\.experts\.gate_up_proj\)/));
+    });
+  });
+
   it('a layer rule that would drop expert layers quotes its config fields', async () => {
     await withCkpt({ family: 'jamba', dtype: 'F32', numLayers: 4, numExperts: 2, hidden: 8, intermediate: 8, structure: UP, seed: 2 }, async (ckpt) => {
       const wrong = viewOf(ckpt, { config: { ...ckpt.config, expert_layer_period: 4 } });

@@ -11,9 +11,10 @@ import type { TensorEntry } from '../../model/checkpoint';
 import { assertPlainFloat, decodeSlice, tensorOf, transpose, where } from '../tensor-read';
 import { fusedSources } from './fused-sources';
 import { ATTENTION, type LayerTensors, type LayoutPattern, type PatternContext, type PatternMatch } from './types';
+import { expertBlockKey } from './expert-block';
 
 function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
-  const key = [...layer.rest.keys()].find((k) => /(^|\.)experts\.fc1\.weight$/.test(k) && !ATTENTION.test(k));
+  const key = expertBlockKey(layer, ctx, (k) => /(^|\.)experts\.fc1\.weight$/.test(k) && !ATTENTION.test(k));
   if (!key) return null;
   const base = layer.prefix + key.slice(0, -'fc1.weight'.length);
   const fc1 = tensorOf(ctx.ckpt, base + 'fc1.weight');

@@ -14,12 +14,14 @@ import type { TensorEntry } from '../../model/checkpoint';
 import { isKnownFamily } from '../families';
 import { assertFinite, assertPlainFloat, decodeSlice, tensorOf, where } from '../tensor-read';
 import { ATTENTION, type LayerTensors, type LayoutPattern, type PatternContext, type PatternMatch, type ProjSource } from './types';
+import { expertBlockKey } from './expert-block';
 
-const STACKED = /(^|\.)(gate_proj|up_proj)(\.weight)?$/;
+/** Every stacked block has an up projection (the gate is optional): it names the block. */
+const STACKED = /(^|\.)(up_proj)(\.weight)?$/;
 
 function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
   const is3d = (full: string): boolean => ctx.ckpt.tensors.get(full)?.shape.length === 3;
-  const key = [...layer.rest.entries()].find(([k, full]) => STACKED.test(k) && !ATTENTION.test(k) && !/shared?_experts?\./.test(k) && is3d(full))?.[0];
+  const key = expertBlockKey(layer, ctx, (k, full) => STACKED.test(k) && !ATTENTION.test(k) && !/shared?_experts?\./.test(k) && is3d(full));
   if (!key) return null;
   const m = STACKED.exec(key)!;
   const suffix = m[3] ?? '';
