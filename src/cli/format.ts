@@ -13,8 +13,8 @@ function rankLine(name: string, p: ProjectionAnalysis | undefined): string {
 }
 
 export function formatLayer(l: LayerAnalysis): string {
-  const lines = [`Layer ${l.layer}: ${l.verdict.type.toUpperCase()} (confidence ${(l.verdict.confidence * 100).toFixed(0)}%)`];
-  for (const p of PROJECTIONS) lines.push(rankLine(p[0]!.toUpperCase() + p.slice(1), l.projections[p]));
+  const lines = [`Layer ${l.name ?? l.layer}: ${l.verdict.type.toUpperCase()} (confidence ${(l.verdict.confidence * 100).toFixed(0)}%)`];
+  for (const p of PROJECTIONS) if (p !== 'gate' || l.projections.gate) lines.push(rankLine(p[0]!.toUpperCase() + p.slice(1), l.projections[p]));
   const any = l.projections.gate ?? l.projections.up ?? l.projections.down;
   if (any) lines.push(`  experts analysed: ${Array.isArray(any.experts_analyzed) ? any.experts_analyzed.length : any.experts_analyzed}`);
   if (l.estimated_overlay_ratio !== null) lines.push(`  estimated overlay ratio (95% ranks, base counted): ${l.estimated_overlay_ratio.toFixed(2)}x`);
@@ -83,7 +83,7 @@ export function formatCompare(c: CompareReport): string {
     row('Type', `${a.verdict.type.toUpperCase()} ${(a.verdict.confidence * 100).toFixed(0)}%`, `${b.verdict.type.toUpperCase()} ${(b.verdict.confidence * 100).toFixed(0)}%`),
     row('Family', a.model.family, b.model.family),
     row('Experts', String(a.model.num_experts), String(b.model.num_experts)),
-    row('Layer', String(first(a)?.layer ?? '-'), String(first(b)?.layer ?? '-')),
+    row('Layer', String(first(a)?.name ?? first(a)?.layer ?? '-'), String(first(b)?.name ?? first(b)?.layer ?? '-')),
     row('Gate rank (95%)', rank(a, 'gate'), rank(b, 'gate')),
     row('Up rank (95%)', rank(a, 'up'), rank(b, 'up')),
     row('Down rank (95%)', rank(a, 'down'), rank(b, 'down')),
@@ -101,15 +101,24 @@ function name(r: AnalysisReport): string {
 
 export function formatInfo(r: InfoReport): string {
   const gb = (b: number): string => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(2)} MB`);
-  const lines = [
-    `Model:        ${r.source}${r.revision ? ` @ ${r.revision}` : ''}`,
-    `Family:       ${r.family}`,
-    `Experts:      ${r.num_experts} routed${r.shared_experts.present ? ` (+ shared expert: ${r.shared_experts.tensors} tensors)` : ''}`,
-    `MoE layers:   ${r.moe_layers.length}${r.num_layers !== null ? ` of ${r.num_layers}` : ''}: ${r.moe_layers.join(',')}`,
-  ];
-  for (const p of PROJECTIONS) {
-    const x = r.projections[p];
-    if (x) lines.push(`  ${p.padEnd(5)} [${x.shape.join(', ')}]  ${x.encoding}`);
+  const lines = [`Model:        ${r.source}${r.revision ? ` @ ${r.revision}` : ''}`, `Family:       ${r.family}`];
+  if (r.moe_error) {
+    // --headers-only on a model whose experts were not resolved: say why, in words, instead of "0 experts".
+    lines.push(`Experts:      not resolved (headers only): ${r.moe_error.message}`);
+  } else {
+    lines.push(
+      `Experts:      ${r.num_experts} routed${r.shared_experts.present ? ` (+ shared expert: ${r.shared_experts.tensors} tensors)` : ''}`,
+      `MoE layers:   ${r.moe_layers.length}${r.num_layers !== null ? ` of ${r.num_layers}` : ''}: ${r.moe_layer_names.join(',')}`,
+    );
+    const groups = r.layer_groups.length > 1 ? r.layer_groups : [{ group: null, num_experts: r.num_experts, moe_layers: r.moe_layers, projections: r.projections }];
+    for (const g of groups) {
+      if (g.group !== null) lines.push(`  group ${g.group}: ${g.num_experts} experts, layers ${g.moe_layers.join(',')}`);
+      for (const p of PROJECTIONS) {
+        const x = g.projections[p];
+        if (x) lines.push(`  ${g.group !== null ? '  ' : ''}${p.padEnd(5)} [${x.shape.join(', ')}]  ${x.encoding}`);
+      }
+      if (!g.projections.gate) lines.push(`  ${g.group !== null ? '  ' : ''}(no gate projection: the experts are up -> activation -> down)`);
+    }
   }
   lines.push(`Parameters:   ${r.parameters.total.toLocaleString('en-US')} total, ${r.parameters.routed_experts.toLocaleString('en-US')} in routed experts, ${r.parameters.other.toLocaleString('en-US')} other`);
   lines.push('Dtypes:');

@@ -23,7 +23,7 @@ import { reportSavedRun } from './saved-run';
 const USAGE = `moe-inspect — is this Mixture-of-Experts upcycled or native?
 
 Usage:
-  moe-inspect info     -m MODEL [--json] [-o out.json]
+  moe-inspect info     -m MODEL [--headers-only] [--json] [-o out.json]
   moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--shard i/N] [--sample-experts N]
                                 [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json [--resume]]
   moe-inspect merge    part1.json part2.json ... [-o model.json] [--allow-incomplete] [--json]
@@ -39,6 +39,8 @@ org/name[@revision] (local cache first, then the hub; HF_TOKEN, HF_ENDPOINT, HF_
 -o writes analyze and overlay estimate reports after every layer; --resume continues that run.
 --shard i/N (i = 0..N-1): every N-th of the selected MoE layers (default --layers all); merge joins the parts.
 --allow-full-download: fetch a whole hub file when its server ignores HTTP Range (refused by default).
+--layers in models with layer groups: encoder.1, decoder.0-3, vision (a whole group); a bare index selects it in every group.
+info --headers-only: list the headers even when no MoE layout resolves, saying why (otherwise exit 1, as analyze).
 Aliases (the seeds' names): moe-type-analyze, moe-type-compare, moe-overlay-compute, moe-overlay-verify, moe-overlay-estimate.
 Exit codes: 0 ok, 1 bad input or failed check, 2 usage, 130 cancelled.`;
 
@@ -171,9 +173,10 @@ async function compareCommand(args: string[]): Promise<number> {
 }
 
 async function infoCommand(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({ args, options: COMMON, strict: true, allowPositionals: true });
+  const { values: v, positionals } = parseArgs({ args, options: { ...COMMON, 'headers-only': { type: 'boolean' } }, strict: true, allowPositionals: true });
   const model = typeof v.model === 'string' ? v.model : positionals[0];
-  const r = await runInWorker({ kind: 'info', model: requireModel({ model }), ...accessOf(v) });
+  // Without --headers-only a model whose experts cannot be laid out fails as analyze does (exit 1).
+  const r = await runInWorker({ kind: 'info', model: requireModel({ model }), ...(v['headers-only'] ? { headersOnly: true } : {}), ...accessOf(v) });
   if (r.kind !== 'info') throw new Error('unexpected result');
   await emit(v, r.report, formatInfo(r.report));
   return 0;
@@ -216,13 +219,20 @@ function exitCodeOf(e: unknown): number {
   return 1;
 }
 
+/** Exit once stdout and stderr have flushed: a pipe takes writes asynchronously, and exiting at once cut long --json reports short. */
+function exitAfterFlush(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      const msg = e instanceof Error ? e.message : String(e);
-      process.stderr.write(`moe-inspect: ${msg}\n`);
-      process.exit(exitCodeOf(e));
-    },
-  );
+  main(process.argv.slice(2)).then(exitAfterFlush, (e: unknown) => {
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`moe-inspect: ${msg}\n`);
+    exitAfterFlush(exitCodeOf(e));
+  });
 }

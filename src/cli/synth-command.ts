@@ -76,7 +76,7 @@ export async function synthCommand(args: string[]): Promise<number> {
   const { out, spec } = parseSynthArgs(args);
   const truth = await generateSyntheticCheckpoint(out, spec);
   process.stdout.write(
-    `wrote ${out}: ${spec.family} ${spec.dtype}, ${spec.numExperts} experts, MoE layers ${truth.moeLayers.join(',')}, ` +
+    `wrote ${out}: ${spec.family} ${spec.dtype}, ${spec.numExperts} experts, MoE layers ${truth.moeLayerNames.join(',')}, ` +
       `${truth.files.length} file${truth.files.length === 1 ? '' : 's'}, ${(truth.totalBytes / 1e6).toFixed(1)} MB; ground truth in synth-ground-truth.json\n`,
   );
   return 0;

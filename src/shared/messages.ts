@@ -6,8 +6,14 @@ import type { AnalysisReport, CompareReport, ExecutionProvider, LayerAnalysis, O
 
 export type DeviceChoice = 'auto' | ExecutionProvider;
 
-/** Which layers: explicit decoder layer indices, 'first' (the first MoE layer) or 'all'. */
-export type LayerSelection = { readonly kind: 'first' } | { readonly kind: 'all' } | { readonly kind: 'list'; readonly layers: readonly number[] };
+/**
+ * Which layers: explicit layer indices (in every layer group), 'first' (the first MoE layer) or 'all'.
+ * `names` adds layers of a group by name: "encoder.1", or "encoder.*" for the whole group.
+ */
+export type LayerSelection =
+  | { readonly kind: 'first' }
+  | { readonly kind: 'all' }
+  | { readonly kind: 'list'; readonly layers: readonly number[]; readonly names?: readonly string[] };
 
 /** Shard i of N (i 0-based): every N-th of the selected MoE layers, starting at the i-th. */
 export interface Shard {
@@ -57,6 +63,8 @@ export interface CompareJob extends ModelAccess {
 export interface InfoJob extends ModelAccess {
   readonly kind: 'info';
   readonly model: string;
+  /** Report the headers (dtypes, parameters, files) even when no MoE layout resolves, with the reason; otherwise that is an error. */
+  readonly headersOnly?: boolean;
 }
 
 export type OverlayRanks =

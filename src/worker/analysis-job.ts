@@ -8,11 +8,11 @@ import type { Checkpoint } from '../engine/model/checkpoint';
 import { checkpointFingerprint } from '../engine/model/fingerprint';
 import { transferStatsOf } from '../engine/model/resolve-model';
 import { resolveMoeModel } from '../engine/layouts';
-import type { MoeModel } from '../engine/layouts/types';
+import { firstWeightTensor, type MoeModel } from '../engine/layouts/types';
 import { analysisModelHeader, analyzeModel } from '../engine/analysis/analyze-model';
 import { selectionRecord, selectLayers, shardOf } from '../engine/analysis/layer-selection';
 import { asAnalysisReport, assembleAnalysis, describeStatus, layersToDo, type AnalysisHeader } from '../engine/report/analysis-run';
-import { layerIdOf } from '../engine/report/layer-id';
+import { layerIdOf, layerKey } from '../engine/report/layer-id';
 import { DEFAULT_THRESHOLDS, type AnalysisReport, type LayerAnalysis, type RunState } from '../engine/report/schema';
 import { PROGRAM } from '../engine/version';
 import type { AnalyzeJob } from '../shared/messages';
@@ -46,7 +46,8 @@ export async function runAnalysis(job: AnalysisRequest, spec: string, modelIndex
     await saveRun(job.output, report('running'));
     try {
       await analyzeModel(model, { source: spec, revision: ckpt.revision, sharedExperts: header.model.shared_experts, fingerprint: header.model.fingerprint! }, backend, {
-        layers: { kind: 'list', layers: layersToDo(planned, done) },
+        // By name ("5", "encoder.1"): exactly these layers, where a bare index would pick it in every group.
+        layers: { kind: 'list', layers: [], names: layersToDo(planned, done).map(layerKey) },
         sampleExperts: job.sampleExperts,
         thresholds: header.options.thresholds,
         fullSpectra: job.fullSpectra === true,
@@ -72,7 +73,7 @@ export async function runAnalysis(job: AnalysisRequest, spec: string, modelIndex
 
 async function headerOf(job: AnalysisRequest, spec: string, ckpt: Checkpoint, model: MoeModel): Promise<AnalysisHeader> {
   const first = model.layers[0]!;
-  const fingerprint = await checkpointFingerprint(ckpt, first.projections.gate.tensors[0] ?? null);
+  const fingerprint = await checkpointFingerprint(ckpt, firstWeightTensor(first));
   const sharedExperts = model.layers.some((l) => l.sharedExpertTensors.length > 0);
   return {
     schema: 'moe-inspector/analysis@1',

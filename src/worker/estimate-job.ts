@@ -6,7 +6,7 @@
 import { MoeInspectorError } from '../engine/errors';
 import type { Checkpoint } from '../engine/model/checkpoint';
 import { checkpointFingerprint } from '../engine/model/fingerprint';
-import type { MoeModel } from '../engine/layouts/types';
+import { firstWeightTensor, type MoeModel } from '../engine/layouts/types';
 import type { ComputeBackend } from '../engine/numerics/backend';
 import type { DeltaSolver } from '../engine/overlay/delta-solver';
 import { estimateOptionsRecord, overlayEstimate, type EstimateOptions } from '../engine/overlay/overlay-estimate';
@@ -30,7 +30,7 @@ export interface EstimateRun {
 
 export async function runEstimate(job: OverlayJob, run: EstimateRun, opts: EstimateOptions, ctx: JobContext): Promise<OverlayReport> {
   const { ckpt, model, backend } = run;
-  const fingerprint = await checkpointFingerprint(ckpt, model.layers[0]?.projections.gate.tensors[0] ?? null);
+  const fingerprint = await checkpointFingerprint(ckpt, model.layers[0] ? firstWeightTensor(model.layers[0]) : null);
   const header: RunHeader & Pick<OverlayReport, 'model'> = {
     schema: 'moe-inspector/overlay@1',
     mode: 'estimate',

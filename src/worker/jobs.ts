@@ -40,7 +40,7 @@ export async function openModel(spec: string, access: ModelAccess, ctx: JobConte
 export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   switch (job.kind) {
     case 'info':
-      return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, tryResolve(ckpt))) };
+      return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, job.headersOnly ? tryResolve(ckpt) : resolveMoeModel(ckpt))) };
     case 'analyze': {
       const report = await runAnalysis(job, job.model, 0, ctx);
       // Saved to a file: every layer went out as a partial already (see JobResult.layersSent).

@@ -1,6 +1,7 @@
 /** The overlay job: opens the model, picks the engine call for the mode, adds the runtime. */
 import { MoeInspectorError } from '../engine/errors';
 import { resolveMoeModel } from '../engine/layouts';
+import { assertOverlaySupported } from '../engine/overlay/gated';
 import { numericsSolver } from '../engine/overlay/numerics-solver';
 import { overlayCompute } from '../engine/overlay/overlay-compute';
 import { overlayVerify } from '../engine/overlay/overlay-verify';
@@ -19,6 +20,7 @@ export async function runOverlayJob(job: OverlayJob, ctx: JobContext): Promise<O
   const common = { rule, overlayDtype, signal: ctx.signal, onProgress: ctx.onProgress };
   const report = await withCheckpoint(job.model, job, ctx, async (ckpt) => {
     const model = resolveMoeModel(ckpt);
+    assertOverlaySupported(model);
     switch (job.mode) {
       case 'compute':
         return overlayCompute(ckpt, model, solver, { ...common, layers: job.layers, ...(job.saveDir ? { saveDir: job.saveDir } : {}) });

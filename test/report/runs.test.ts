@@ -147,7 +147,7 @@ describe('checkpoint fingerprint', () => {
 
 /** A report as a run writes it, with layers whose verdicts are given (metrics are not needed by merge). */
 function report(layers: { layer: number; type: Verdict; confidence: number }[], opts: { shard?: { index: number; count: number } | null; state?: 'complete' | 'interrupted'; planned?: number[]; edit?: (r: Record<string, any>) => void } = {}): AnalysisReport {
-  const las: LayerAnalysis[] = layers.map((l) => ({ layer: l.layer, verdict: { type: l.type, confidence: l.confidence, reasons: [] }, projections: {}, estimated_overlay_ratio: null }));
+  const las: LayerAnalysis[] = layers.map((l) => ({ layer: l.layer, group: null, name: String(l.layer), verdict: { type: l.type, confidence: l.confidence, reasons: [] }, projections: {}, estimated_overlay_ratio: null }));
   const r: Record<string, any> = {
     schema: 'moe-inspector/analysis@1',
     status: { state: opts.state ?? 'complete', layers_planned: opts.planned ?? las.map((l) => l.layer), layers_done: las.map((l) => l.layer) },

@@ -17,6 +17,7 @@ import { notCompressibleNote } from './overlay-compute';
 import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
 import { OVERLAY_DTYPE_BYTES, type OverlayDtype, type RankRule } from './types';
 import { layerIdOf, layerKey } from '../report/layer-id';
+import { gatedProjections } from './gated';
 
 export interface EstimateOptions {
   readonly rule: RankRule;
@@ -55,9 +56,9 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
     let errors: Readonly<Record<Projection, SpectralErrors>> | null = null;
     const rule = opts.rule;
     if (rule.kind === 'fixed') {
-      ranks = Object.fromEntries(PROJECTIONS.map((p) => [p, checkFixedRank(rule[p], ...layout.projections[p].shape, p)])) as ProjectionRanks;
+      ranks = Object.fromEntries(PROJECTIONS.map((p) => [p, checkFixedRank(rule[p], ...gatedProjections(layout)[p].shape, p)])) as ProjectionRanks;
     } else if (rule.kind === 'target-ratio') {
-      const geometry = Object.fromEntries(PROJECTIONS.map((p) => [p, { rows: layout.projections[p].shape[0], cols: layout.projections[p].shape[1], numExperts: layout.numExperts, originalBytes: original[p] }]));
+      const geometry = Object.fromEntries(PROJECTIONS.map((p) => [p, { rows: gatedProjections(layout)[p].shape[0], cols: gatedProjections(layout)[p].shape[1], numExperts: layout.numExperts, originalBytes: original[p] }]));
       ranks = ranksForTargetRatio(geometry as Parameters<typeof ranksForTargetRatio>[0], rule.ratio, OVERLAY_DTYPE_BYTES[opts.overlayDtype]);
     } else if (opts.fast && fastRanks) {
       ranks = fastRanks;
@@ -78,8 +79,8 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
         relative_error: errors?.[p].relativeError ?? [],
         energy_kept: errors?.[p].energyKept ?? [],
         output_error: null,
-        shape: layout.projections[p].shape as [number, number],
-        encoding: encodingName(layout.projections[p].encoding),
+        shape: gatedProjections(layout)[p].shape as [number, number],
+        encoding: encodingName(gatedProjections(layout)[p].encoding),
         error_source: 'spectrum',
       };
     }

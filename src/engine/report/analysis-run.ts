@@ -6,7 +6,7 @@
  */
 import { MoeInspectorError } from '../errors';
 import { modelVerdict } from '../analysis/verdict';
-import { inLayerOrder, layerIdOf, layerKey, type LayerId } from './layer-id';
+import { inLayerOrder, layerIdOf, layerKey, type LayerId, type LayerLike } from './layer-id';
 import type { AnalysisReport, LayerAnalysis, RunState, RunStatus } from './schema';
 
 /** Everything of a report but its results: known before the first layer is done. */
@@ -32,12 +32,12 @@ export function assembleAnalysis(
   };
 }
 
-export function runStatus(state: RunState, planned: readonly LayerId[], done: readonly { readonly layer: number }[]): RunStatus {
+export function runStatus(state: RunState, planned: readonly LayerId[], done: readonly LayerLike[]): RunStatus {
   return { state, layers_planned: [...planned], layers_done: done.map(layerIdOf) };
 }
 
 /** The planned layers that are not among `done`, in plan order. */
-export function layersToDo(planned: readonly LayerId[], done: readonly { readonly layer: number }[]): LayerId[] {
+export function layersToDo(planned: readonly LayerId[], done: readonly LayerLike[]): LayerId[] {
   const have = new Set(done.map((l) => layerKey(layerIdOf(l))));
   return planned.filter((id) => !have.has(layerKey(id)));
 }

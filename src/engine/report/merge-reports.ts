@@ -6,7 +6,7 @@
  * recomputed by assembleAnalysis, the same code a single run ends with.
  */
 import { MoeInspectorError } from '../errors';
-import { selectFrom, selectionFromRecord } from '../analysis/layer-selection';
+import { reportMoeLayers, selectFrom, selectionFromRecord } from '../analysis/layer-selection';
 import { assembleAnalysis, asAnalysisReport, describeStatus } from './analysis-run';
 import { formatLayerIds, layerIdOf, layerKey, type LayerId } from './layer-id';
 import { runDifferences } from './run-identity';
@@ -84,7 +84,7 @@ function collectLayers(parts: readonly { file: string; report: AnalysisReport }[
  * plan that), an unsharded part's own plan.
  */
 function plannedLayers(parts: readonly { file: string; report: AnalysisReport }[]): LayerId[] {
-  const moeLayers = parts[0]!.report.model.moe_layers.map((layer) => ({ layer }));
+  const moeLayers = reportMoeLayers(parts[0]!.report.model);
   const wanted = new Set<string>();
   for (const { file, report } of parts) {
     const sel = report.options.layers;

@@ -33,6 +33,10 @@ export interface ProjectionAnalysis {
 
 export interface LayerAnalysis {
   readonly layer: number;
+  /** The layer group: null in a single stack; "encoder" / "decoder"; "vision" (the vision experts of a VL MoE). */
+  readonly group: string | null;
+  /** "5", or "encoder.1" / "decoder.1" / "vision.5": unique within the model, what --layers accepts. */
+  readonly name: string;
   readonly verdict: { readonly type: Verdict; readonly confidence: number; readonly reasons: readonly string[] };
   readonly projections: Readonly<Partial<Record<Projection, ProjectionAnalysis>>>;
   /** sum(E*m*n) / (sum(m*n) + sum(E*r95*(m+n))) over projections: base counted. Where upcycled, else null. */
@@ -50,9 +54,9 @@ export type RunState = 'running' | 'interrupted' | 'complete' | 'partial';
 export interface RunStatus {
   readonly state: RunState;
   /** The layers this run (or shard) set out to do, in model order. */
-  readonly layers_planned: readonly number[];
+  readonly layers_planned: readonly (number | string)[];
   /** The layers whose results are in the report, in model order. */
-  readonly layers_done: readonly number[];
+  readonly layers_done: readonly (number | string)[];
 }
 
 /** Which program wrote a report: a resume or merge refuses to mix versions. */
@@ -64,7 +68,7 @@ export interface ProgramInfo {
 /** One shard report that went into a merged report. */
 export interface MergedPart {
   readonly file: string;
-  readonly layers: readonly number[];
+  readonly layers: readonly (number | string)[];
   readonly shard: { readonly index: number; readonly count: number } | null;
   readonly execution_provider: ExecutionProvider;
   readonly seconds: number;
@@ -78,6 +82,8 @@ export interface AnalysisReport {
     readonly family: string;
     readonly num_experts: number;
     readonly moe_layers: readonly number[];
+    /** Names of the MoE layers (see LayerAnalysis.name), in moe_layers' order. */
+    readonly moe_layer_names: readonly string[];
     readonly shared_experts: boolean;
     /** sha256 of the checkpoint's config, shard headers and sizes (plus a sample of expert bytes where there is no revision). */
     readonly fingerprint?: string;
@@ -96,7 +102,7 @@ export interface AnalysisReport {
     // --- added with resumable and sharded runs (optional, additive) ---
     readonly full_spectra?: boolean;
     /** The layer selection as given: "first", "all" or the list. */
-    readonly layers?: 'first' | 'all' | readonly number[];
+    readonly layers?: 'first' | 'all' | readonly (number | string)[];
     /** --shard i/N (i 0-based), or null. */
     readonly shard?: { readonly index: number; readonly count: number } | null;
   };
@@ -221,12 +227,29 @@ export interface InfoReport {
   readonly num_experts: number;
   readonly num_layers: number | null;
   readonly moe_layers: readonly number[];
-  readonly projections: Readonly<Record<Projection, { readonly shape: readonly [number, number]; readonly encoding: string }>>;
+  /** Names of the MoE layers, in moe_layers' order: "5", or "encoder.1" / "decoder.1" / "vision.5" in grouped models. */
+  readonly moe_layer_names: readonly string[];
+  /** Per layer group (group null: the single stack or the text experts). */
+  readonly layer_groups: readonly InfoLayerGroup[];
+  /** Of the first MoE layer; `gate` is absent for experts without a gate projection. */
+  readonly projections: InfoProjections;
   readonly shared_experts: { readonly present: boolean; readonly tensors: number };
   readonly dtypes: Readonly<Record<string, { readonly tensors: number; readonly bytes: number }>>;
   readonly parameters: { readonly total: number; readonly routed_experts: number; readonly other: number };
   readonly files: readonly { readonly name: string; readonly bytes: number }[];
   readonly total_bytes: number;
-  /** Present when no MoE layout could be resolved (e.g. code 'not-moe'); the MoE fields are then empty. */
+  /**
+   * Only with `info --headers-only` (without it such a model is an error, exit 1): why no MoE layout
+   * could be resolved (code 'not-moe' or 'layout', and the message `analyze` gives); the MoE fields are then empty.
+   */
   readonly moe_error?: { readonly code: string; readonly message: string };
+}
+
+export type InfoProjections = Readonly<Partial<Record<Projection, { readonly shape: readonly [number, number]; readonly encoding: string }>>>;
+
+export interface InfoLayerGroup {
+  readonly group: string | null;
+  readonly num_experts: number;
+  readonly moe_layers: readonly number[];
+  readonly projections: InfoProjections;
 }
