@@ -3,11 +3,21 @@
  * One module, imported by both sides; messages travel as JSON over the child's IPC channel.
  */
 import type { AnalysisReport, CompareReport, ExecutionProvider, LayerAnalysis, OverlayReport, InfoReport, VerdictThresholds } from '../engine/report/schema';
+import type { LayerSummary, ReportSummary } from './report-summary';
 
 export type DeviceChoice = 'auto' | ExecutionProvider;
 
 /** Which layers: explicit decoder layer indices, 'first' (the first MoE layer) or 'all'. */
 export type LayerSelection = { readonly kind: 'first' } | { readonly kind: 'all' } | { readonly kind: 'list'; readonly layers: readonly number[] };
+
+/**
+ * Where the worker keeps a job's full results instead of sending them (VS Code: the extension's
+ * storage). With it the caller gets summaries only ('partial-stored', result kind 'stored'): the
+ * full layers and reports are files in `dir` (see src/worker/report-store.ts for the names).
+ */
+export interface ReportStoreTarget {
+  readonly dir: string;
+}
 
 /** How a job may reach the model's bytes (every job opens at least one model). */
 export interface ModelAccess {
@@ -24,6 +34,7 @@ export interface AnalyzeJob extends ModelAccess {
   readonly thresholds?: VerdictThresholds;
   /** Keep every singular value in the report instead of 256 log-spaced ones. */
   readonly fullSpectra?: boolean;
+  readonly store?: ReportStoreTarget;
 }
 
 export interface CompareJob extends ModelAccess {
@@ -33,6 +44,7 @@ export interface CompareJob extends ModelAccess {
   readonly sampleExperts: number | null;
   readonly device: DeviceChoice;
   readonly thresholds?: VerdictThresholds;
+  readonly store?: ReportStoreTarget;
 }
 
 export interface InfoJob extends ModelAccess {
@@ -81,7 +93,9 @@ export type JobResult =
   | { readonly kind: 'analyze'; readonly report: AnalysisReport }
   | { readonly kind: 'compare'; readonly report: CompareReport }
   | { readonly kind: 'info'; readonly report: InfoReport }
-  | { readonly kind: 'overlay'; readonly report: OverlayReport };
+  | { readonly kind: 'overlay'; readonly report: OverlayReport }
+  /** An analyze/compare job with `store`: one summary and one full-report file per model. */
+  | { readonly kind: 'stored'; readonly job: 'analyze' | 'compare'; readonly reports: readonly ReportSummary[]; readonly files: readonly string[] };
 
 export interface WireError {
   readonly code: string; // ErrorCode, or 'internal' / 'worker-crashed'
@@ -93,6 +107,8 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly pid: number }
   | { readonly type: 'progress'; readonly id: string; readonly progress: Progress }
   | { readonly type: 'partial'; readonly id: string; readonly modelIndex: number; readonly layer: LayerAnalysis }
+  /** A finished layer of a job with `store`: its summary here, the full layer in `file`. */
+  | { readonly type: 'partial-stored'; readonly id: string; readonly modelIndex: number; readonly layer: LayerSummary; readonly file: string }
   | { readonly type: 'result'; readonly id: string; readonly result: JobResult }
   | { readonly type: 'error'; readonly id: string; readonly error: WireError }
   | { readonly type: 'cancelled'; readonly id: string };
