@@ -58,6 +58,8 @@ const sectionSeq = new Map<string, number>();
 const allViews = new Map<string, Result>();
 
 const layerKey = (model: number, layer: number) => `${model}:${layer}`;
+/** A layer was just chosen: scroll to its drill-down again once its data arrived. */
+let scrollOnLoad = false;
 
 function saveState(): void {
   if (!state) return;
@@ -76,7 +78,9 @@ async function drawCharts(section: string, host: HTMLElement, charts: readonly C
   host.dataset['drawn'] = '';
   // callers build a section and attach it right after this call: draw once it is in the page
   await Promise.resolve();
-  for (const c of charts) {
+  for (const [k, c] of charts.entries()) {
+    // between charts, let the page handle clicks and keys (one chart at a time blocks it)
+    if (k > 0) await new Promise((r) => setTimeout(r, 0));
     if (sectionSeq.get(section) !== seq) return; // a newer draw of this section started
     const target = host.querySelector<HTMLElement>(`#vega-${CSS.escape(c.id)}`);
     if (!target || !target.isConnected) continue;
@@ -147,7 +151,10 @@ function selectLayer(model: number, layer: number | null, expert: number | null 
   post({ type: 'selectLayer', model, layer });
   saveState();
   for (const k of [...loaded.keys()]) if (!selected || k !== layerKey(selected.model, selected.layer)) loaded.delete(k);
-  if (selected && !loaded.has(layerKey(model, selected.layer))) post({ type: 'loadLayer', model, layer: selected.layer });
+  if (selected && !loaded.has(layerKey(model, selected.layer))) {
+    scrollOnLoad = true;
+    post({ type: 'loadLayer', model, layer: selected.layer });
+  }
   renderTables();
   renderDrilldown(true);
 }
@@ -541,7 +548,9 @@ function onLayerData(m: Extract<ToPanel, { type: 'layerData' }>): void {
   }
   if (selected && layerKey(selected.model, selected.layer) === key) {
     loaded.set(key, parsed);
-    renderDrilldown(false);
+    // the section grew: bring its top into view again if the user just chose this layer
+    renderDrilldown(scrollOnLoad);
+    scrollOnLoad = false;
   }
 }
 
@@ -556,9 +565,12 @@ window.addEventListener('message', (ev: MessageEvent<ToPanel>) => {
         selected = null;
         loaded.clear();
       }
+      const overlayArrived = m.state.overlay !== null && state?.overlay !== m.state.overlay;
       state = m.state;
       saveState();
       renderAll();
+      // results of a run started from the overlay form: show them where the user is looking
+      if (overlayArrived && ui.overlay.mode !== undefined) document.getElementById('overlay-results')?.scrollIntoView({ block: 'start' });
       if (selected && !loaded.has(layerKey(selected.model, selected.layer))) post({ type: 'loadLayer', model: selected.model, layer: selected.layer });
       return;
     }

@@ -79,7 +79,9 @@ function form(s: PanelState, u: OverlayUi, env: Env): HTMLElement {
     };
     env.post({ type: 'runOverlay', request: req });
   };
-  f.append(button(`Run overlay ${mode}`, run, { id: 'overlay-run', ...(s.status.kind === 'running' ? { disabled: '' } : {}) }));
+  const running = s.status.kind === 'running';
+  f.append(button(`Run overlay ${mode}`, run, { id: 'overlay-run', ...(running ? { disabled: '' } : {}) }));
+  if (running) f.append(el('span', { class: 'loading', id: 'overlay-running' }, `${s.status.kind === 'running' ? s.status.what : ''} running… (progress at the top of the panel)`));
   if (u.problem) f.append(el('p', { class: 'error', role: 'alert' }, u.problem));
   return f;
 }
@@ -90,7 +92,7 @@ const minOf = (xs: readonly number[]) => (xs.length ? Math.min(...xs) : NaN);
 type Row = OverlayReport['layers'][number];
 
 function results(o: OverlayReport, u: OverlayUi, env: Env, charts: ChartSpec[]): HTMLElement {
-  const box = el('div', { class: 'overlay-results' });
+  const box = el('div', { class: 'overlay-results', id: 'overlay-results' });
   box.append(el('p', { id: 'overlay-line' }, overlayLine(o)));
   if (o.note) box.append(el('p', { class: 'note' }, o.note));
   const crit = o.verification?.max_error ?? o.options?.max_error;

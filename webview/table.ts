@@ -36,7 +36,8 @@ export function sortableTable<R>(o: TableOptions<R>): HTMLElement {
   const head = el('tr');
   for (const c of o.columns) {
     const active = c.key === col.key;
-    const th = el('th', { 'data-key': c.key, title: c.help ?? `Sort by ${c.label}`, class: active ? `sorted ${o.sort.desc ? 'desc' : 'asc'}` : '', tabindex: '0', 'aria-sort': active ? (o.sort.desc ? 'descending' : 'ascending') : 'none' }, c.label);
+    const numeric = o.rows.length > 0 && typeof c.value(o.rows[0]!) === 'number';
+    const th = el('th', { 'data-key': c.key, title: c.help ?? `Sort by ${c.label}`, class: `${numeric ? 'num ' : ''}${active ? `sorted ${o.sort.desc ? 'desc' : 'asc'}` : ''}`, tabindex: '0', 'aria-sort': active ? (o.sort.desc ? 'descending' : 'ascending') : 'none' }, c.label);
     const sortBy = () => o.onSort({ key: c.key, desc: active ? !o.sort.desc : false });
     th.addEventListener('click', sortBy);
     th.addEventListener('keydown', (e) => {

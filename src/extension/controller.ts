@@ -140,6 +140,10 @@ export class Controller implements vscode.Disposable {
     }
     const key = run.sources.join(' vs ');
     const open = this.panels.get(key);
+    if (open && !open.isDisposed && open.state?.status.kind === 'running') {
+      open.reveal(); // a new run of this model is going: show it rather than replace it
+      return;
+    }
     const panel = open && !open.isDisposed && open.state?.runId === id ? open : this.panelFor(key, titleOf(run.sources));
     if (layer) panel.selected = layer;
     if (panel.state?.runId !== id) panel.show(await this.stateOfRun(run));
@@ -209,7 +213,10 @@ export class Controller implements vscode.Disposable {
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
       token.onCancellationRequested(() => abort.abort());
       const view = (p: Progress | null): ProgressView => {
-        if (p && (p.stage === 'reading' || p.stage === 'spectra' || p.stage === 'layer-done') && p.total > 0) layersTotal = Math.ceil(p.total / 3) * (job.kind === 'compare' ? 2 : 1);
+        const given = p ? optionalNumber(p, 'layersTotal', 'layers_total') : null;
+        if (given !== null) layersTotal = given * (job.kind === 'compare' ? 2 : 1);
+        // without the worker's own count: analyze steps are (layer, projection) pairs
+        else if (p && (p.stage === 'reading' || p.stage === 'spectra' || p.stage === 'layer-done') && p.total > 0) layersTotal = Math.ceil(p.total / 3) * (job.kind === 'compare' ? 2 : 1);
         return { text: p ? p.message : '', layersDone, layersTotal, etaSeconds: etaOf(p, started) };
       };
       const describe = (v: ProgressView) => `${v.layersDone}${v.layersTotal ? ` of ${v.layersTotal}` : ''} layer${v.layersDone === 1 ? '' : 's'} done${v.etaSeconds !== null ? ` · about ${formatSeconds(v.etaSeconds)} left` : ''}${v.text ? ` · ${v.text}` : ''}`;
@@ -363,11 +370,20 @@ export class Controller implements vscode.Disposable {
 /** Seconds left, from the worker's estimate when it gives one, else from the share of steps done. */
 function etaOf(p: Progress | null, started: number): number | null {
   if (!p) return null;
-  const given = (p as unknown as Record<string, unknown>)['etaSeconds'] ?? (p as unknown as Record<string, unknown>)['eta_seconds'];
-  if (typeof given === 'number' && Number.isFinite(given)) return Math.max(0, given);
+  const given = optionalNumber(p, 'etaSeconds', 'eta_seconds');
+  if (given !== null) return Math.max(0, given);
   if (p.stage === 'fetching' || p.total <= 0 || p.done <= 0) return null;
   const elapsed = (Date.now() - started) / 1000;
   return (elapsed * (p.total - p.done)) / p.done;
+}
+
+/** A progress field other versions of the worker may add (names in either case style). */
+function optionalNumber(p: Progress, ...names: string[]): number | null {
+  for (const n of names) {
+    const v = (p as unknown as Record<string, unknown>)[n];
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+  }
+  return null;
 }
 
 function formatSeconds(s: number): string {
