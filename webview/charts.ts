@@ -13,6 +13,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { LayerAnalysis, OverlayReport, VerdictThresholds } from '../src/engine/report/schema';
 import type { LayerSummary } from '../src/shared/report-summary';
 import { expertIds, extent, PROJECTIONS, type Proj } from './stats';
+import type { CanvasHeatmap } from './canvas-heatmap';
 
 /** Colours and fonts taken from the VS Code theme (webview) or a fixed light theme (export). */
 export interface ChartTheme {
@@ -75,7 +76,12 @@ export interface ChartSpec {
   readonly click?: 'layer' | 'layer-expert' | 'expert';
   /** A few words under the chart: what it shows and how to read it. */
   readonly help?: string;
+  /** Big heatmaps: drawn directly on a canvas in the panel (the spec still serves exports). */
+  readonly canvas?: CanvasHeatmap;
 }
+
+/** Above this many cells a heatmap is drawn directly on a canvas in the panel. */
+const CANVAS_HEATMAP_ABOVE = 1024;
 
 /** Above this many marks a chart draws on a canvas. */
 const CANVAS_ABOVE = 4000;
@@ -139,6 +145,12 @@ export function rangeFormat([lo, hi]: [number, number]): string {
   return `.${digits}~g`;
 }
 
+/** Percent with enough decimals to tell the ends of a narrow range apart (61.0% vs 61.1% -> 60.97% vs 61.06%). */
+export function rangePercentFormat([lo, hi]: [number, number]): string {
+  const span = Math.abs(hi - lo) * 100;
+  return `.${Math.min(4, Math.max(1, Math.ceil(-Math.log10(span || 1e-4)) + 1))}%`;
+}
+
 const fmtPct = (x: number) => `${+(x * 100).toFixed(2)}%`;
 
 /**
@@ -167,7 +179,7 @@ export function overviewHeatmap(layers: readonly LayerSummary[], m: OverviewMetr
     { field: 'value', type: 'quantitative' as const, format: m.format, title: m.key === 'rank' ? 'rank ratio' : m.key === 'cosine' ? 'mean cosine' : m.label },
     { field: 'verdict', type: 'nominal' as const, title: 'layer verdict' },
   ];
-  const legendFormat = m.key === 'rank' ? m.format : rangeFormat(dom);
+  const legendFormat = m.key === 'rank' ? rangePercentFormat(dom) : rangeFormat(dom);
   const color = { field: 'value', type: 'quantitative' as const, title: null, scale: { scheme: 'viridis', domain: dom, ...(log ? { type: 'log' as const } : {}) }, legend: { orient: 'right' as const, format: legendFormat, gradientLength: 90 } };
   const spec: TopLevelSpec = {
     $schema: SCHEMA,
@@ -250,7 +262,26 @@ export function expertsHeatmap(layers: readonly LayerSummary[], proj: Proj, metr
   const nExperts = new Set(values.map((v) => v.expert)).size;
   const nLayers = new Set(values.map((v) => v.layer)).size;
   const big = values.length > CANVAS_ABOVE;
+  const dom = extent(values.map((v) => v.value));
+  const byCell = new Map(values.map((v) => [`${v.layer}:${v.expert}`, v.value]));
+  const fmt = metric === 'r95' ? (v: number) => String(v) : (v: number) => v.toPrecision(Number(rangeFormat(dom).slice(1, -2)));
   return {
+    ...(values.length > CANVAS_HEATMAP_ABOVE
+      ? {
+          canvas: {
+            rows: [...new Set(values.map((v) => v.layer))],
+            cols: [...new Set(values.map((v) => v.expert))].sort((a, b) => a - b),
+            rowTitle: 'layer',
+            colTitle: 'expert',
+            value: (r: number, c: number) => byCell.get(`${r}:${c}`),
+            domain: dom,
+            valueLabel: EXPERT_METRICS[metric],
+            format: fmt,
+            square: false,
+            highlight: selected !== null ? { col: selected } : null,
+          },
+        }
+      : {}),
     id,
     title: `${capital(EXPERT_METRICS[metric])} — layers x experts (${proj})`,
     dataMarks: values.length,
@@ -448,8 +479,26 @@ export function cosineHeatmap(layer: LayerAnalysis, proj: Proj, t: ChartTheme, o
   const dom = extent(off);
   const sort = order ? order.map((k) => ids[k] ?? k) : [...ids];
   const size = Math.max(260, Math.min(560, ids.length * 8));
+  const byPair = new Map(values.map((v) => [`${v.i}:${v.j}`, v.cosine]));
+  const digits = Number(rangeFormat(dom).slice(1, -2));
   const labels = ids.length > 32 ? { labelExpr: 'datum.value % 8 === 0 ? datum.label : ""', labelAngle: 0 } : { labelAngle: 0 };
   return {
+    ...(values.length > CANVAS_HEATMAP_ABOVE
+      ? {
+          canvas: {
+            rows: sort,
+            cols: sort,
+            rowTitle: 'expert',
+            colTitle: 'expert',
+            value: (r: number, c: number) => byPair.get(`${r}:${c}`),
+            domain: dom,
+            valueLabel: 'cosine',
+            format: (v: number) => v.toFixed(Math.max(3, digits)),
+            square: true,
+            highlight: selected !== null ? { col: selected, row: selected } : null,
+          },
+        }
+      : {}),
     id: `${prefix}heatmap-${layer.layer}-${proj}`,
     title: `Layer ${layer.layer} ${proj}: expert cosine similarity${order ? ' (grouped by clusters)' : ''}`,
     dataMarks: values.length,

@@ -1,6 +1,7 @@
 /** The columns of the panel's tables (and so of their CSV exports). */
 import type { LayerSummary } from '../src/shared/report-summary';
 import type { Column } from './table';
+import { fmtCosine } from './summary';
 import { expertRows, extraExpertLists, meanCosine, PROJECTIONS, projectionsOf, type ExpertRow, type Proj } from './stats';
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : '—');
@@ -19,7 +20,7 @@ export function layerColumns(): Column<LayerSummary>[] {
     { key: 'verdict', label: 'verdict', help: 'upcycled / native / uncertain for this layer', value: (l) => l.verdict.type },
     { key: 'confidence', label: 'conf.', help: 'Confidence of the layer verdict (see README, Verdict rule)', value: (l) => l.verdict.confidence, format: (l) => `${Math.round(l.verdict.confidence * 100)}%` },
     ...PROJECTIONS.map(rank),
-    { key: 'cosine', label: 'mean cos', help: 'Mean pairwise cosine of the raw expert weights, averaged over gate, up, down (the verdict\'s c)', value: (l) => meanCosine(l) ?? NaN, format: (l) => num(meanCosine(l) ?? NaN, 3) },
+    { key: 'cosine', label: 'mean cos', help: 'Mean pairwise cosine of the raw expert weights, averaged over gate, up, down (the verdict\'s c)', value: (l) => meanCosine(l) ?? NaN, format: (l) => { const c = meanCosine(l); return c === null ? '—' : fmtCosine(c); } },
     { key: 'overlay', label: 'overlay est.', help: 'Estimated overlay compression ratio of this layer\'s experts (upcycled layers only)', value: (l) => l.estimated_overlay_ratio ?? NaN, format: (l) => (l.estimated_overlay_ratio === null ? '—' : `${l.estimated_overlay_ratio.toFixed(2)}x`) },
   ];
 }

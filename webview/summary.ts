@@ -8,6 +8,9 @@ import { meanCosine } from './stats';
 
 export const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 
+/** Cosines near 0 keep their digits: "-4.2e-5", not "-0.000". */
+export const fmtCosine = (c: number): string => (Math.abs(c) < 0.001 && c !== 0 ? c.toExponential(1) : c.toFixed(3));
+
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
 /** "0-3, 5, 7-9" */
@@ -40,7 +43,7 @@ export function verdictEvidence(layers: readonly LayerSummary[], th: VerdictThre
     const r = mean(ls.flatMap((l) => (l.projections.gate ? [l.projections.gate.rank_ratio] : [])));
     const c = mean(ls.flatMap((l) => { const x = meanCosine(l); return x === null ? [] : [x]; }));
     const which = ls.length === layers.length ? (layers.length === 1 ? 'The analysed layer' : `All ${layers.length} analysed layers`) : `${ls.length} of ${layers.length} layers (${layerList(ls.map((l) => l.layer))})`;
-    const nums = `gate rank ratio ${pct(r)} on average, mean expert cosine ${c.toFixed(3)}`;
+    const nums = `gate rank ratio ${pct(r)} on average, mean expert cosine ${fmtCosine(c)}`;
     if (v === 'upcycled')
       out.push(`${which} look copied from one dense FFN: the experts differ from their mean by low-rank deltas and stay alike (${nums}; upcycled needs rank ratio < ${pct(th.upcycled_max_rank_ratio, 0)} and cosine > ${th.upcycled_min_cosine}).`);
     else if (v === 'native')

@@ -422,6 +422,9 @@ describe('VS Code extension in code-server (end to end)', function () {
       timings.push(`48x128 run: layer click -> drill-down drawn ${clickMs} ms (clicked ${stillRunning ? 'while the analysis ran' : 'after it ended'}); expert table sort ${sortMs} ms`);
       await frame.locator('#verdict').waitFor({ timeout: 240_000 });
       assert.equal(await frame.locator('#layer-table tbody tr').count(), WIDE.layers);
+      await frame.evaluate(() => window.scrollTo(0, 0));
+      await drawn(frame, '#experts-overview-0');
+      await shot('wide-overview');
       // the same click once the run has ended: the reference for the time above
       const t2 = Date.now();
       await frame.locator('#layer-table tbody tr[data-key="2"]').click();
