@@ -70,6 +70,9 @@ function onCanvasClick(c: ChartSpec, row: number, col: number): void {
 const layerKey = (model: number, layer: number) => `${model}:${layer}`;
 /** A layer was just chosen: scroll to its drill-down again once its data arrived. */
 let scrollOnLoad = false;
+/** When the last layer was asked for, and how long its data took to arrive (shown as data-load-ms: diagnostics and the E2E's timings). */
+let loadAsked = 0;
+let lastLoadMs = 0;
 
 function saveState(): void {
   if (!state) return;
@@ -178,6 +181,7 @@ function selectLayer(model: number, layer: number | null, expert: number | null 
   for (const k of [...loaded.keys()]) if (!selected || k !== layerKey(selected.model, selected.layer)) loaded.delete(k);
   if (selected && !loaded.has(layerKey(model, selected.layer))) {
     scrollOnLoad = true;
+    loadAsked = performance.now();
     post({ type: 'loadLayer', model, layer: selected.layer });
   }
   renderTables();
@@ -346,7 +350,7 @@ function differenceSection(s: PanelState): HTMLElement {
 }
 
 function drilldownSection(s: PanelState): HTMLElement {
-  const sec = el('section', { id: 'drilldown', class: 'drilldown' });
+  const sec = el('section', { id: 'drilldown', class: 'drilldown', 'data-load-ms': String(lastLoadMs) });
   if (!selected) return sec;
   const { model, layer } = selected;
   const summary = layersOf(s, model).find((l) => l.layer === layer);
@@ -573,6 +577,7 @@ function onLayerData(m: Extract<ToPanel, { type: 'layerData' }>): void {
     waiting('error' in parsed ? null : parsed);
   }
   if (selected && layerKey(selected.model, selected.layer) === key) {
+    lastLoadMs = Math.round(performance.now() - loadAsked);
     loaded.set(key, parsed);
     // the section grew: bring its top into view again if the user just chose this layer
     renderDrilldown(scrollOnLoad);
@@ -607,9 +612,12 @@ window.addEventListener('message', (ev: MessageEvent<ToPanel>) => {
         const t = document.getElementById('progress-text');
         if (t && state.status.kind === 'running') renderStatus();
       } else if (m.update.type === 'status') {
+        // the run ended (cancelled, failed): show every finished layer now, with the status
+        if (modelsTimer) clearTimeout(modelsTimer);
+        modelsTimer = null;
         renderStatus();
         renderToolbar();
-        scheduleModels();
+        renderModels();
       } else {
         scheduleModels();
       }

@@ -191,6 +191,15 @@ describe('VS Code extension in code-server (end to end)', function () {
     return JSON.parse(readFileSync(file, 'utf8'));
   }
 
+  /** Where a drill-down's time went: the layer's data on its way from the host, and each chart's drawing. */
+  async function breakdown(frame: Frame): Promise<string> {
+    return frame.evaluate(() => {
+      const load = document.getElementById('drilldown')?.dataset['loadMs'];
+      const charts = [...document.querySelectorAll<HTMLElement>('#drilldown [data-chart-id]')].map((e) => `${e.dataset['chartId']!.split('-')[0]} ${e.dataset['ms']} ms`);
+      return `data from the host ${load} ms, drawing ${charts.join(', ')}`;
+    });
+  }
+
   function rssOf(pid: number): number {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : NaN;
@@ -419,9 +428,10 @@ describe('VS Code extension in code-server (end to end)', function () {
       await frame.locator('#expert-table th[data-key="r95"]').click();
       await frame.locator('#expert-table th[data-key="r95"].sorted').waitFor({ timeout: 20_000 });
       const sortMs = Date.now() - t1;
-      timings.push(`48x128 run: layer click -> drill-down drawn ${clickMs} ms (clicked ${stillRunning ? 'while the analysis ran' : 'after it ended'}); expert table sort ${sortMs} ms`);
+      timings.push(`48x128 run: layer click -> drill-down drawn ${clickMs} ms (clicked ${stillRunning ? 'while the analysis ran' : 'after it ended'}; ${await breakdown(frame)}); expert table sort ${sortMs} ms`);
       await frame.locator('#verdict').waitFor({ timeout: 240_000 });
       assert.equal(await frame.locator('#layer-table tbody tr').count(), WIDE.layers);
+      await runFromPalette(page, 'Notifications: Clear All Notifications');
       await frame.evaluate(() => window.scrollTo(0, 0));
       await drawn(frame, '#experts-overview-0');
       await shot('wide-overview');
@@ -430,7 +440,7 @@ describe('VS Code extension in code-server (end to end)', function () {
       await frame.locator('#layer-table tbody tr[data-key="2"]').click();
       await frame.waitForFunction(() => document.getElementById('drilldown-title')?.textContent?.startsWith('Layer 2') ?? false, undefined, { timeout: 30_000 });
       await drawn(frame, '#drilldown', 60_000);
-      timings.push(`48x128: layer click -> drill-down drawn ${Date.now() - t2} ms after the run ended (reference); load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${cpus().length} cores`);
+      timings.push(`48x128: layer click -> drill-down drawn ${Date.now() - t2} ms after the run ended (reference; ${await breakdown(frame)}); load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${cpus().length} cores`);
       assert.equal(await markCount(frame, 'experts', 'mark-rect').catch(() => 0) >= 0, true);
       assert.equal(await frame.locator('[data-chart-id="experts"]').getAttribute('data-marks'), String(WIDE.layers * WIDE.experts));
       await shot('wide');
@@ -499,6 +509,7 @@ describe('VS Code extension in code-server (end to end)', function () {
 
   it('looks right in the light theme too (screenshots of panel, drill-down, compare)', async () => {
     await setTheme('light');
+    await runFromPalette(page, 'Notifications: Clear All Notifications');
     const frame = await panelOf(/small/);
     await drawn(frame, '#overview-0');
     await shot('panel');
