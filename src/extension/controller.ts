@@ -21,6 +21,8 @@ import { errorTitle } from './error-words';
 const HF_TOKEN_KEY = 'moeInspector.hfToken';
 /** Progress-only panel refreshes are throttled; finished layers always go at once. */
 const PROGRESS_REFRESH_MS = 250;
+/** The worker sends progress at most this often: thousands of steps a second would keep the host busy. */
+const WORKER_PROGRESS_MS = 100;
 
 interface RunRecord {
   readonly job: Job['kind'];
@@ -223,7 +225,7 @@ export class Controller implements vscode.Disposable {
       try {
         const client = await this.workerClient();
         const result = await client.run(
-          job,
+          { ...job, progressEveryMs: WORKER_PROGRESS_MS },
           {
             onProgress: (p) => {
               const now = Date.now();

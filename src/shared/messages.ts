@@ -73,7 +73,13 @@ export interface OverlayJob extends ModelAccess {
   readonly seed?: number;
 }
 
-export type Job = AnalyzeJob | CompareJob | InfoJob | OverlayJob;
+/** How often a caller wants progress: a job may send thousands of steps per second (one per expert read). */
+export interface JobPacing {
+  /** At most one 'progress' message per this many ms (others are dropped); absent: every step. */
+  readonly progressEveryMs?: number;
+}
+
+export type Job = (AnalyzeJob | CompareJob | InfoJob | OverlayJob) & JobPacing;
 
 /** Caller -> worker. */
 export type ToWorker =

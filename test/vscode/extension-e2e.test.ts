@@ -509,7 +509,6 @@ describe('VS Code extension in code-server (end to end)', function () {
 
   it('looks right in the light theme too (screenshots of panel, drill-down, compare)', async () => {
     await setTheme('light');
-    await runFromPalette(page, 'Notifications: Clear All Notifications');
     const frame = await panelOf(/small/);
     await drawn(frame, '#overview-0');
     await shot('panel');

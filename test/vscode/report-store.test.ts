@@ -67,4 +67,14 @@ describe('worker report store (summaries to the caller, full layers on disk)', f
     // the summary is far smaller than the report: the matrices and spectra stayed on disk
     assert.ok(JSON.stringify(r.reports[0]).length * 3 < JSON.stringify(refReport).length);
   });
+
+  it('paces progress when asked: only the first step of a run arrives when the interval is longer than the run', async () => {
+    const job = { kind: 'analyze' as const, model: join(tmp, 'm'), layers: { kind: 'all' as const }, sampleExperts: null, device: 'cpu' as const };
+    let every = 0;
+    await client.run(job, { onProgress: () => every++ });
+    let paced = 0;
+    await client.run({ ...job, progressEveryMs: 3_600_000 }, { onProgress: () => paced++ });
+    assert.ok(every > 10, `unpaced: ${every} progress messages`);
+    assert.equal(paced, 1);
+  });
 });
