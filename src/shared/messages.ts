@@ -3,6 +3,7 @@
  * One module, imported by both sides; messages travel as JSON over the child's IPC channel.
  */
 import type { AnalysisReport, CompareReport, ExecutionProvider, LayerAnalysis, OverlayReport, InfoReport, VerdictThresholds } from '../engine/report/schema';
+import type { LayerSummary, ReportSummary } from './report-summary';
 
 export type DeviceChoice = 'auto' | ExecutionProvider;
 
@@ -30,6 +31,15 @@ export interface RunOutput {
   readonly resume: boolean;
 }
 
+/**
+ * Where the worker keeps a job's full results instead of sending them (VS Code: the extension's
+ * storage). With it the caller gets summaries only ('partial-stored', result kind 'stored'): the
+ * full layers and reports are files in `dir` (see src/worker/report-store.ts for the names).
+ */
+export interface ReportStoreTarget {
+  readonly dir: string;
+}
+
 /** How a job may reach the model's bytes (every job opens at least one model). */
 export interface ModelAccess {
   /** Hub only: fetch a whole file when the server ignores HTTP Range (refused by default). */
@@ -49,6 +59,7 @@ export interface AnalyzeJob extends ModelAccess {
   readonly shard?: Shard;
   /** Write the report after every layer; continue a run from it. */
   readonly output?: RunOutput;
+  readonly store?: ReportStoreTarget;
 }
 
 export interface CompareJob extends ModelAccess {
@@ -58,6 +69,7 @@ export interface CompareJob extends ModelAccess {
   readonly sampleExperts: number | null;
   readonly device: DeviceChoice;
   readonly thresholds?: VerdictThresholds;
+  readonly store?: ReportStoreTarget;
 }
 
 export interface InfoJob extends ModelAccess {
@@ -90,7 +102,13 @@ export interface OverlayJob extends ModelAccess {
   readonly output?: RunOutput;
 }
 
-export type Job = AnalyzeJob | CompareJob | InfoJob | OverlayJob;
+/** How often a caller wants progress: a job may send thousands of steps per second (one per expert read). */
+export interface JobPacing {
+  /** At most one 'progress' message per this many ms (others are dropped); absent: every step. */
+  readonly progressEveryMs?: number;
+}
+
+export type Job = (AnalyzeJob | CompareJob | InfoJob | OverlayJob) & JobPacing;
 
 /** Caller -> worker. */
 export type ToWorker =
@@ -119,7 +137,9 @@ export type JobResult =
     }
   | { readonly kind: 'compare'; readonly report: CompareReport }
   | { readonly kind: 'info'; readonly report: InfoReport }
-  | { readonly kind: 'overlay'; readonly report: OverlayReport };
+  | { readonly kind: 'overlay'; readonly report: OverlayReport }
+  /** An analyze/compare job with `store`: one summary and one full-report file per model. */
+  | { readonly kind: 'stored'; readonly job: 'analyze' | 'compare'; readonly reports: readonly ReportSummary[]; readonly files: readonly string[] };
 
 export interface WireError {
   readonly code: string; // ErrorCode, or 'internal' / 'worker-crashed'
@@ -131,6 +151,8 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly pid: number }
   | { readonly type: 'progress'; readonly id: string; readonly progress: Progress }
   | { readonly type: 'partial'; readonly id: string; readonly modelIndex: number; readonly layer: LayerAnalysis }
+  /** A finished layer of a job with `store`: its summary here, the full layer in `file`. */
+  | { readonly type: 'partial-stored'; readonly id: string; readonly modelIndex: number; readonly layer: LayerSummary; readonly file: string }
   | { readonly type: 'result'; readonly id: string; readonly result: JobResult }
   | { readonly type: 'error'; readonly id: string; readonly error: WireError }
   | { readonly type: 'cancelled'; readonly id: string };
