@@ -51,6 +51,7 @@ export async function analyzeModel(
       opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: base, norms and cosine of ${experts.length} experts` });
       const metrics = await projectionMetrics(backend, experts, {
         analyze,
+        label,
         signal: opts.signal,
         onProgress: (d, t) => opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: spectrum ${d}/${t}` }),
       });

@@ -9,6 +9,38 @@ import type { EigenJob } from './eigen-job';
 import { sharedEigenPool } from './eigen-pool';
 import type { ElemType } from './onnx/graph';
 
+/**
+ * Scale invariance: a float32 Gram squares the entries, so a delta of Frobenius norm above ~2^60
+ * overflows it (|G_ij| <= ||D||_F^2 < 2^128 is needed) and one below ~2^-60 sinks into float32's
+ * subnormals. Outside [2^-SAFE_LOG2, 2^SAFE_LOG2] the delta is scaled by a power of two (exact: only
+ * the exponent changes) to norm ~1 before the Gram, and the eigenvalues are scaled back by its square
+ * after: the spectrum of c D is c times that of D, so the result is the one the unscaled matrix has.
+ */
+const SAFE_LOG2 = 40;
+
+/** The power of two to multiply a matrix of Frobenius norm `norm` by before its Gram (1 when no scaling is needed). */
+export function gramInputScale(norm: number): number {
+  if (!(norm > 0) || !Number.isFinite(norm)) return 1;
+  const e = Math.round(Math.log2(norm));
+  return Math.abs(e) <= SAFE_LOG2 ? 1 : 2 ** -e;
+}
+
+/** x * scale as a new float32 array, or x itself when scale is 1. */
+export function scaled(x: Float32Array, scale: number): Float32Array {
+  if (scale === 1) return x;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i]! * scale;
+  return out;
+}
+
+/** Eigenvalues of the scaled Gram back to the unscaled matrix's (in place): lambda(D^T D) = lambda((cD)^T cD) / c^2. */
+export function unscaleEigenvalues(ev: Float64Array, scale: number): Float64Array {
+  if (scale === 1) return ev;
+  const back = 1 / (scale * scale);
+  for (let i = 0; i < ev.length; i++) ev[i]! *= back;
+  return ev;
+}
+
 /** Below this size the one-stage JS solver beats a chain of session calls. */
 const DENSE_MAX = 96;
 
