@@ -9,6 +9,7 @@ import { throwIfCancelled } from './cancel';
 import { BandMatrix } from './band-tridiagonal';
 import { bandStepGraph } from './graphs';
 import { reflect } from './householder';
+import { wasmPanelQR } from './wasm-kernels';
 import type { ElemType } from './onnx/graph';
 
 type Real = Float32Array | Float64Array;
@@ -23,10 +24,27 @@ interface PanelQR {
   readonly identity: boolean; // every tau was 0: Q = I, no update needed
 }
 
-/** Householder QR of the row-major panel [rows, b] (copied to float64 column-major first). */
-export function panelQR(panel: ArrayLike<number>, rows: number, b: number): PanelQR {
+/** The factorisation kernel: QR of the column-major panel pc [rows, b] in place (v below the diagonal, R on and above), returning tau and T. */
+export type PanelKernel = (pc: Float64Array, rows: number, b: number) => { tau: Float64Array; t: Float64Array };
+
+/** Householder QR of the row-major panel [rows, b] (copied to float64 column-major first); the kernel is wasm SIMD unless told otherwise. */
+export function panelQR(panel: ArrayLike<number>, rows: number, b: number, kernel: PanelKernel = wasmPanelQR): PanelQR {
   const pc = new Float64Array(rows * b);
   for (let i = 0; i < rows; i++) for (let j = 0; j < b; j++) pc[j * rows + i] = panel[i * b + j]!;
+  const k = Math.min(rows, b);
+  const { tau, t } = kernel(pc, rows, b);
+  const vOut = new Float64Array(rows * k);
+  for (let j = 0; j < k; j++) {
+    vOut[j * k + j] = 1;
+    for (let i = j + 1; i < rows; i++) vOut[i * k + j] = pc[j * rows + i]!;
+  }
+  const r = new Float64Array(k * b);
+  for (let i = 0; i < k; i++) for (let j = i; j < b; j++) r[i * b + j] = pc[j * rows + i]!;
+  return { rows, k, v: vOut, t, r, identity: tau.every((x) => x === 0) };
+}
+
+/** The JavaScript reference of the panel kernel (the wasm one, wasm/kernels.as.ts, is tested against it). */
+export const jsPanelQR: PanelKernel = (pc, rows, b) => {
   const k = Math.min(rows, b);
   const tau = new Float64Array(k);
   const v = new Float64Array(rows);
@@ -45,15 +63,8 @@ export function panelQR(panel: ArrayLike<number>, rows: number, b: number): Pane
       for (let i = 1; i < len; i++) pc[cc + i]! -= s * v[i]!;
     }
   }
-  const vOut = new Float64Array(rows * k);
-  for (let j = 0; j < k; j++) {
-    vOut[j * k + j] = 1;
-    for (let i = j + 1; i < rows; i++) vOut[i * k + j] = pc[j * rows + i]!;
-  }
-  const r = new Float64Array(k * b);
-  for (let i = 0; i < k; i++) for (let j = i; j < b; j++) r[i * b + j] = pc[j * rows + i]!;
-  return { rows, k, v: vOut, t: triangularFactor(pc, rows, k, tau), r, identity: tau.every((x) => x === 0) };
-}
+  return { tau, t: triangularFactor(pc, rows, k, tau) };
+};
 
 /** T of the compact WY form (LAPACK larft, forward, columnwise): T[0:j, j] = -tau_j T[0:j, 0:j] V[:, 0:j]^T v_j. */
 function triangularFactor(pc: Float64Array, rows: number, k: number, tau: Float64Array): Float64Array {
