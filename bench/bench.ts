@@ -4,7 +4,9 @@
  *   - an OLMoE-shaped layer: 64 experts, gate/up 1024x2048, down 2048x1024, BF16
  * Each is generated once into .bench-cache/ (native structure, like the real models), then one
  * layer is analysed with ALL experts, in this process, timed by stage.
- * Usage: npm run bench [-- --only gpt-oss|olmoe] [-- --skip-decode]
+ * With python3 + numpy + scipy, each layer is run interleaved with the same numpy pipeline
+ * (numpy-compare.ts) and the ratio printed.
+ * Usage: npm run bench [-- --only gpt-oss|olmoe] [-- --skip-decode] [-- --runs N] [-- --no-numpy] [-- --skip-overlay]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,6 +20,8 @@ import { DEFAULT_THRESHOLDS } from '../src/engine/report/schema';
 import { runDecodeBench } from './decode-bench';
 import { overlayComputeAndVerify } from '../src/engine/overlay';
 import { layerIndex } from '../src/engine/layouts/types';
+import { emptyTimings } from '../src/engine/numerics/projection-metrics';
+import { compareWithNumpy, projectRun, type ProjectRun } from './numpy-compare';
 
 const CACHE = join(__dirname, '..', '.bench-cache');
 
@@ -44,12 +48,13 @@ async function ensureModel(name: string): Promise<string> {
   return dir;
 }
 
-async function benchAnalyze(name: string): Promise<void> {
+async function benchAnalyze(name: string): Promise<ProjectRun> {
   const dir = await ensureModel(name);
   const backend = await createComputeBackend('auto');
   const ckpt = await openCheckpoint(dir);
   const model = resolveMoeModel(ckpt);
   const stages = new Map<string, number>();
+  const timings = emptyTimings();
   let last = performance.now();
   let lastStage = '';
   const t0 = performance.now();
@@ -57,6 +62,7 @@ async function benchAnalyze(name: string): Promise<void> {
     layers: { kind: 'first' },
     sampleExperts: null,
     thresholds: DEFAULT_THRESHOLDS,
+    timings,
     onProgress: (p) => {
       const now = performance.now();
       if (lastStage) stages.set(lastStage, (stages.get(lastStage) ?? 0) + (now - last));
@@ -77,6 +83,7 @@ async function benchAnalyze(name: string): Promise<void> {
       `  verdict ${l.verdict.type} (${l.verdict.confidence}); gate rank ratio ${(100 * l.projections.gate!.rank_ratio).toFixed(1)}%, cosine ${l.projections.gate!.cosine.mean.toFixed(4)}\n`,
   );
   await backend.dispose();
+  return projectRun(report, seconds, (stages.get('reading') ?? 0) / 1000, timings);
 }
 
 async function main(): Promise<void> {
@@ -90,7 +97,12 @@ async function main(): Promise<void> {
   if (!args.includes('--skip-decode')) {
     for (const r of runDecodeBench()) process.stdout.write(`decode ${JSON.stringify(r)}\n`);
   }
-  for (const name of Object.keys(SHAPES)) if (!only || only === name) await benchAnalyze(name);
+  const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 3;
+  for (const name of Object.keys(SHAPES)) {
+    if (only && only !== name) continue;
+    if (args.includes('--no-numpy')) await benchAnalyze(name);
+    else await compareWithNumpy(name, await ensureModel(name), SHAPES[name]!.family, runs, () => benchAnalyze(name));
+  }
   if (!args.includes('--skip-overlay') && (!only || only === 'gpt-oss')) await benchOverlay();
 }
 

@@ -5,7 +5,7 @@
 import { MoeInspectorError } from '../errors';
 import { PROJECTIONS, type ExpertMatrix, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
 import type { ComputeBackend } from '../numerics/backend';
-import { projectionMetrics, type ProjectionMetrics } from '../numerics/projection-metrics';
+import { projectionMetrics, type MetricsTimings, type ProjectionMetrics } from '../numerics/projection-metrics';
 import type { AnalysisReport, LayerAnalysis, ProjectionAnalysis, VerdictThresholds } from '../report/schema';
 import type { LayerSelection, Progress } from '../../shared/messages';
 import { decideVerdict, meanCosineOf, modelVerdict } from './verdict';
@@ -21,6 +21,8 @@ export interface AnalyzeOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: Progress) => void;
   readonly onLayer?: (layer: LayerAnalysis) => void;
+  /** Accumulates where the metrics' time goes (the bench). */
+  readonly timings?: MetricsTimings;
 }
 
 export interface ModelSource {
@@ -52,6 +54,7 @@ export async function analyzeModel(
       const metrics = await projectionMetrics(backend, experts, {
         analyze,
         label,
+        timings: opts.timings,
         signal: opts.signal,
         onProgress: (d, t) => opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: spectrum ${d}/${t}` }),
       });

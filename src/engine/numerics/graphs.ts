@@ -1,6 +1,6 @@
 /** The matrix graphs the metrics run on ONNX Runtime. Dimensions are symbolic: one session serves every size. */
 import type { GraphDef } from './backend';
-import type { ElemType } from './onnx/graph';
+import type { Attr, ElemType, NodeSpec } from './onnx/graph';
 
 /**
  * Gram matrices of expert deltas, batched: D_b = W_b - base; G_b = D_b D_b^T ('rows', for out <= in)
@@ -97,6 +97,69 @@ export function bandStepGraph(type: ElemType, b: number): GraphDef {
       slice('A1', 'diag', 'zero2', 'b2'),
       slice('A1', 'panel', 'b_zero', 'b_end'),
       slice('A1', 'trail', 'b2', 'end2'),
+    ],
+  };
+}
+
+/**
+ * One panel of stage one with DEFERRED trailing updates (the latrd idea of LAPACK's sytrd, per
+ * panel of b columns as in MAGMA's sy2sb): A0 [P, P] is the trailing matrix as it was at the start of
+ * a group of panels; the current matrix is A0 - Vacc Wacc^T - Wacc Vacc^T, with Vacc, Wacc [P, K]
+ * the earlier panels' reflectors and W's of the group (zero columns for panels not done yet). For
+ * this panel's compact-WY reflectors (Vi [P, b], zero above its first row; Ti [b, b]):
+ *   Y = A_cur Vi (one read of A0, narrow output), X = Y Ti, Wi = X - 1/2 Vi (Ti^T Vi^T X)
+ * and the next panel's columns s..e-1 of the updated matrix, all rows:
+ *   C = A0[:, s:e] - [Vacc Wacc Vi Wi] [Wacc Vacc Wi Vi][s:e, :]^T
+ * A0 is never written: the group's update is applied once (deferredApplyGraph).
+ */
+export function deferredPanelGraph(type: ElemType, b: number): GraphDef {
+  const t = (name: string, dims: (number | string)[]) => ({ name, type, dims });
+  const i64 = (name: string, data: number[]) => ({ name, type: 'int64' as const, dims: [data.length], data });
+  const gemm = (inputs: string[], out: string, attrs: Attr[]): NodeSpec => ({ op: 'Gemm', inputs, outputs: [out], attrs });
+  return {
+    key: `deferredPanel.${type}.${b}`,
+    inputs: [t('A', ['P', 'P']), t('Vacc', ['P', 'K']), t('Wacc', ['P', 'K']), t('Vi', ['P', b]), t('Ti', [b, b]), { name: 's', type: 'int64', dims: [1] }, { name: 'e', type: 'int64', dims: [1] }],
+    outputs: [t('Wi', ['P', b]), t('C', ['P', b])],
+    initializers: [i64('axis0', [0]), i64('axis1', [1])],
+    nodes: [
+      { op: 'MatMul', inputs: ['A', 'Vi'], outputs: ['Y0'] },
+      gemm(['Wacc', 'Vi'], 'Z1', [{ name: 'transA', int: 1 }]),
+      gemm(['Vacc', 'Vi'], 'Z2', [{ name: 'transA', int: 1 }]),
+      gemm(['Vacc', 'Z1', 'Y0'], 'Y1', [{ name: 'alpha', float: -1 }, { name: 'beta', float: 1 }]),
+      gemm(['Wacc', 'Z2', 'Y1'], 'Y', [{ name: 'alpha', float: -1 }, { name: 'beta', float: 1 }]),
+      { op: 'MatMul', inputs: ['Y', 'Ti'], outputs: ['X'] },
+      { op: 'MatMul', inputs: ['Vi', 'Ti'], outputs: ['VT'] },
+      gemm(['VT', 'X'], 'M', [{ name: 'transA', int: 1 }]),
+      gemm(['Vi', 'M', 'X'], 'Wi', [{ name: 'alpha', float: -0.5 }, { name: 'beta', float: 1 }]),
+      { op: 'Slice', inputs: ['A', 's', 'e', 'axis1'], outputs: ['Acols'] },
+      { op: 'Slice', inputs: ['Vacc', 's', 'e', 'axis0'], outputs: ['Vs'] },
+      { op: 'Slice', inputs: ['Wacc', 's', 'e', 'axis0'], outputs: ['Ws'] },
+      { op: 'Slice', inputs: ['Vi', 's', 'e', 'axis0'], outputs: ['Vis'] },
+      { op: 'Slice', inputs: ['Wi', 's', 'e', 'axis0'], outputs: ['Wis'] },
+      { op: 'Concat', inputs: ['Vacc', 'Wacc', 'Vi', 'Wi'], outputs: ['L'], attrs: [{ name: 'axis', int: 1 }] },
+      { op: 'Concat', inputs: ['Ws', 'Vs', 'Wis', 'Vis'], outputs: ['R'], attrs: [{ name: 'axis', int: 1 }] },
+      gemm(['L', 'R', 'Acols'], 'C', [{ name: 'alpha', float: -1 }, { name: 'beta', float: 1 }, { name: 'transB', int: 1 }]),
+    ],
+  };
+}
+
+/** The deferred group update, kept only where it matters: (A0 - Vacc Wacc^T - Wacc Vacc^T)[k:, k:], k the group's columns (inputs k1 = [k], k2 = [k, k]). */
+export function deferredApplyGraph(type: ElemType): GraphDef {
+  const t = (name: string, dims: (number | string)[]) => ({ name, type, dims });
+  const i64 = (name: string, data: number[]) => ({ name, type: 'int64' as const, dims: [data.length], data });
+  const end = 2 ** 53 - 1;
+  return {
+    key: `deferredApply.${type}`,
+    inputs: [t('A', ['P', 'P']), t('Vacc', ['P', 'K']), t('Wacc', ['P', 'K']), { name: 'k1', type: 'int64', dims: [1] }, { name: 'k2', type: 'int64', dims: [2] }],
+    outputs: [t('trail', ['q', 'q'])],
+    initializers: [i64('axes01', [0, 1]), i64('axis0', [0]), i64('end1', [end]), i64('end2', [end, end])],
+    nodes: [
+      { op: 'Slice', inputs: ['A', 'k2', 'end2', 'axes01'], outputs: ['As'] },
+      { op: 'Slice', inputs: ['Vacc', 'k1', 'end1', 'axis0'], outputs: ['Vs'] },
+      { op: 'Slice', inputs: ['Wacc', 'k1', 'end1', 'axis0'], outputs: ['Ws'] },
+      { op: 'Concat', inputs: ['Ws', 'Vs'], outputs: ['L'], attrs: [{ name: 'axis', int: 1 }] },
+      { op: 'Concat', inputs: ['Vs', 'Ws'], outputs: ['R'], attrs: [{ name: 'axis', int: 1 }] },
+      { op: 'Gemm', inputs: ['L', 'R', 'As'], outputs: ['trail'], attrs: [{ name: 'alpha', float: -1 }, { name: 'beta', float: 1 }, { name: 'transB', int: 1 }] },
     ],
   };
 }
