@@ -3,7 +3,8 @@
  * (dense -> band, GEMM-heavy) on ONNX Runtime from the calling thread, the rest (bulge chasing,
  * tridiagonal QL) on the eigen pool's worker thread, so consecutive experts overlap.
  */
-import type { ComputeBackend } from './backend';
+import { ort, type ComputeBackend } from './backend';
+import { deltaGramBlockedGraph, deltaGramGemmGraph, gramBlockSizes } from './graphs';
 import { denseToBand, type ReductionTimes } from './band-reduction';
 import type { EigenJob } from './eigen-job';
 import { sharedEigenPool } from './eigen-pool';
@@ -81,4 +82,21 @@ export async function gramEigenvalues(
   const type = opts.precision ?? (gram instanceof Float64Array ? 'float64' : 'float32');
   const job = await reduceGram(backend, gram, n, type, { signal: opts.signal });
   return (await sharedEigenPool().solve(job)).ev;
+}
+
+/** Below this Gram size one Gemm is as fast as the blocked graph (and blocks would be tiny). */
+const BLOCKED_GRAM_MIN = 256;
+
+/**
+ * The Gram of D = W - base on its smaller side (D D^T for rows <= cols, else D^T D), k = min(rows, cols):
+ * its eigenvalues are the squared singular values of D. Large Grams are computed from lower blocks
+ * only (deltaGramBlockedGraph); W and base are tensors [rows, cols] of the same type.
+ */
+export async function deltaGram(backend: ComputeBackend, W: ort.Tensor, base: ort.Tensor, rows: number, cols: number): Promise<Float32Array | Float64Array> {
+  const type = W.type as ElemType;
+  const side = rows <= cols ? 'rows' : 'cols';
+  const k = Math.min(rows, cols);
+  if (k < BLOCKED_GRAM_MIN) return (await backend.run(deltaGramGemmGraph(type, side), { W, base }))['G']!.data as Float32Array | Float64Array;
+  const split = new ort.Tensor('int64', BigInt64Array.from(gramBlockSizes(k), BigInt), [gramBlockSizes(k).length]);
+  return (await backend.run(deltaGramBlockedGraph(type, side), { W, base, split }))['G']!.data as Float32Array | Float64Array;
 }

@@ -163,3 +163,46 @@ export function deferredApplyGraph(type: ElemType): GraphDef {
     ],
   };
 }
+
+/**
+ * The delta Gram from lower blocks only (the saving syrk makes): D = W - base is split into
+ * GRAM_BLOCKS parts along the Gram's own dimension (columns for D^T D, rows for D D^T; sizes given
+ * by the int64 input `split`), the blocks G_ij = D_i^T D_j (or
+ * D_i D_j^T) are computed for i >= j only, and the upper blocks are their transposes: 10 of 16
+ * block products for 4 blocks.
+ */
+export const GRAM_BLOCKS = 4;
+
+export function deltaGramBlockedGraph(type: ElemType, side: 'rows' | 'cols'): GraphDef {
+  const t = (name: string, dims: (number | string)[]) => ({ name, type, dims });
+  const gramDim = side === 'rows' ? 'm' : 'n';
+  const blocks = Array.from({ length: GRAM_BLOCKS }, (_, i) => `D${i}`);
+  const nodes: NodeSpec[] = [
+    { op: 'Sub', inputs: ['W', 'base'], outputs: ['D'] },
+    { op: 'Split', inputs: ['D', 'split'], outputs: blocks, attrs: [{ name: 'axis', int: side === 'rows' ? 0 : 1 }] },
+  ];
+  const block = (i: number, j: number) => (i >= j ? `G${i}_${j}` : `G${j}_${i}t`);
+  for (let i = 0; i < GRAM_BLOCKS; i++) {
+    for (let j = 0; j <= i; j++) {
+      nodes.push({ op: 'Gemm', inputs: [blocks[i]!, blocks[j]!], outputs: [block(i, j)], attrs: [{ name: side === 'rows' ? 'transB' : 'transA', int: 1 }] });
+      if (i !== j) nodes.push({ op: 'Transpose', inputs: [block(i, j)], outputs: [block(j, i)], attrs: [{ name: 'perm', ints: [1, 0] }] });
+    }
+  }
+  for (let i = 0; i < GRAM_BLOCKS; i++) nodes.push({ op: 'Concat', inputs: Array.from({ length: GRAM_BLOCKS }, (_, j) => block(i, j)), outputs: [`R${i}`], attrs: [{ name: 'axis', int: 1 }] });
+  nodes.push({ op: 'Concat', inputs: Array.from({ length: GRAM_BLOCKS }, (_, i) => `R${i}`), outputs: ['G'], attrs: [{ name: 'axis', int: 0 }] });
+  return {
+    key: `deltaGramBlocked.${type}.${side}`,
+    inputs: [t('W', ['m', 'n']), t('base', ['m', 'n']), { name: 'split', type: 'int64', dims: [GRAM_BLOCKS] }],
+    outputs: [t('G', [gramDim, gramDim])],
+    nodes,
+  };
+}
+
+/** Block sizes for deltaGramBlockedGraph: k split into GRAM_BLOCKS near-equal parts, multiples of 16 where possible (aligned GEMM panels). */
+export function gramBlockSizes(k: number): number[] {
+  const unit = k >= 16 * GRAM_BLOCKS ? 16 : 1;
+  const units = Math.floor(k / unit);
+  const sizes = Array.from({ length: GRAM_BLOCKS }, (_, i) => unit * (Math.floor((units * (i + 1)) / GRAM_BLOCKS) - Math.floor((units * i) / GRAM_BLOCKS)));
+  sizes[GRAM_BLOCKS - 1]! += k - sizes.reduce((a, b) => a + b, 0);
+  return sizes;
+}

@@ -15,8 +15,8 @@ import { ort, type ComputeBackend } from './backend';
 import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
 import type { EigenJob } from './eigen-job';
-import { gramInputScale, reduceGram, scaled, unscaleEigenvalues } from './gram-spectrum';
-import { deltaGramGemmGraph, rowGramGraph } from './graphs';
+import { deltaGram, gramInputScale, reduceGram, scaled, unscaleEigenvalues } from './gram-spectrum';
+import { rowGramGraph } from './graphs';
 import type { ElemType } from './onnx/graph';
 import type { ExecutionProvider } from '../report/schema';
 
@@ -175,10 +175,8 @@ function solverFailure(label: string | undefined, expert: number, e: unknown): u
  */
 async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMatrix[], base: Float32Array, indices: readonly number[], deltaNorms: readonly number[], opts: MetricsOptions): Promise<Float64Array[]> {
   const { rows, cols } = experts[0]!;
-  const side = rows <= cols ? 'rows' : 'cols';
   const k = Math.min(rows, cols);
   const type = opts.precision ?? 'float32';
-  const graph = deltaGramGemmGraph(type, side);
   const toTensor = (x: Float32Array) => (type === 'float32' ? new ort.Tensor('float32', x, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(x), [rows, cols]));
   const baseT = toTensor(base);
   const pool = sharedEigenPool();
@@ -193,8 +191,7 @@ async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMat
     const scale = type === 'float32' ? gramInputScale(deltaNorms[i]!) : 1;
     let job: EigenJob;
     try {
-      const feeds = { W: toTensor(scaled(experts[j]!.data, scale)), base: scale === 1 ? baseT : toTensor(scaled(base, scale)) };
-      const gram = (await backend.run(graph, feeds))['G']!.data as Float32Array | Float64Array;
+      const gram = await deltaGram(backend, toTensor(scaled(experts[j]!.data, scale)), scale === 1 ? baseT : toTensor(scaled(base, scale)), rows, cols);
       if (timings) timings.gramMs += performance.now() - t0;
       job = await reduceGram(backend, gram, k, type, { band: opts.band, times: timings, signal: opts.signal });
     } catch (e) {
