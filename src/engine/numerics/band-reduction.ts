@@ -158,15 +158,16 @@ export async function denseToBand(
   n: number,
   b: number,
   type: ElemType,
-  opts: { times?: ReductionTimes; signal?: AbortSignal; deferred?: boolean } = {},
+  opts: { times?: ReductionTimes; signal?: AbortSignal; deferred?: boolean; group?: number } = {},
 ): Promise<BandMatrix> {
   const band = new BandMatrix(n, b);
+  const group = opts.group ?? GROUP;
   let o = 0; // offset of the matrix still to reduce, a0 [size, size]
   let a0 = a;
   if (opts.deferred !== false) {
-    while (n - o >= (GROUP + 4) * b) {
-      a0 = await deferredGroup(backend, type, b, a0, n - o, o, band, opts);
-      o += GROUP * b;
+    while (n - o >= (group + 4) * b) {
+      a0 = await deferredGroup(backend, type, b, group, a0, n - o, o, band, opts);
+      o += group * b;
     }
   }
   await panelByPanel(backend, type, b, a0, n - o, o, band, opts);
@@ -216,14 +217,14 @@ async function panelByPanel(backend: ComputeBackend, type: ElemType, b: number, 
 const int64 = (...x: number[]) => new ort.Tensor('int64', BigInt64Array.from(x, BigInt), [x.length]);
 
 /**
- * GROUP panels of the matrix a0 [P, P] (at offset o of the band) with their trailing updates
+ * `group` panels of the matrix a0 [P, P] (at offset o of the band) with their trailing updates
  * deferred: each panel costs one ORT call that reads a0 once and returns narrow outputs (its W and
  * the next panel's updated columns, graphs.ts deferredPanelGraph); the group's rank-2K update is
  * applied once at the end. Returns the trailing matrix [P - K, P - K] for what follows.
  */
-async function deferredGroup(backend: ComputeBackend, type: ElemType, b: number, a0: Real, P: number, o: number, band: BandMatrix, opts: { times?: ReductionTimes; signal?: AbortSignal }): Promise<Real> {
+async function deferredGroup(backend: ComputeBackend, type: ElemType, b: number, group: number, a0: Real, P: number, o: number, band: BandMatrix, opts: { times?: ReductionTimes; signal?: AbortSignal }): Promise<Real> {
   const { times, signal } = opts;
-  const K = GROUP * b;
+  const K = group * b;
   const alloc = (len: number): Real => (type === 'float32' ? new Float32Array(len) : new Float64Array(len));
   const asTensor = (x: Real, dims: number[]) => (x instanceof Float32Array ? new ort.Tensor('float32', x, dims) : new ort.Tensor('float64', x, dims));
   const vacc = alloc(P * K);
@@ -232,7 +233,7 @@ async function deferredGroup(backend: ComputeBackend, type: ElemType, b: number,
   const A = asTensor(a0, [P, P]);
   const graph = deferredPanelGraph(type, b);
   let cols: Real = cut(a0, P, 0, P, 0, b); // the current panel's columns, all rows [P, b]
-  for (let i = 0; i < GROUP; i++) {
+  for (let i = 0; i < group; i++) {
     throwIfCancelled(signal);
     const c = i * b;
     const q = P - c - b; // panel rows (>= 4b here: the group only runs on large matrices)

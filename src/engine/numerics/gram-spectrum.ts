@@ -46,16 +46,15 @@ export function unscaleEigenvalues(ev: Float64Array, scale: number): Float64Arra
 const DENSE_MAX = 96;
 
 /**
- * Band width of stage one for an n x n Gram. Wider bands mean fewer (memory-bound,
- * per-call-overhead-bound) trailing updates in ORT on the main thread but proportionally more
- * bulge chasing (~6 n^2 b flops) on the eigen worker thread; the two run side by side, so the best
- * b balances them, and that depends on n. Whole-layer analysis on the 2-core machine (npm run bench,
- * spectra stage): OLMoE-shaped (n = 1024) b=8 20.6 s, b=12 19.8 s, b=16 21.7 s, b=24 27-28 s,
- * b=32 34.7 s; GPT-OSS-shaped (n = 2880) b=12 157 s, b=16 149 s, b=24 140 s (b=32 was slower
- * per spectrum in isolation: 3.3 s vs 3.0 s of CPU).
+ * Band width of stage one for an n x n Gram. Wider bands mean fewer panels in stage one (each one
+ * read of the trailing matrix in ORT, main thread) but proportionally more bulge chasing (~6 n^2 b
+ * flops, wasm, eigen thread); the two run side by side. Measured before the wasm chase and deferred
+ * updates (whole layer): OLMoE-shaped b=8 20.6 s, b=12 19.8 s, b=16 21.7 s; GPT-OSS-shaped b=16
+ * 149 s, b=24 140 s. With deferred groups of 8 panels, stage one alone at n = 2880 (loaded
+ * machine, interleaved): b=24 3.2-4.0 s, b=32 2.1-3.5 s, b=48 3.2-3.8 s, b=64 3.2-4.2 s.
  */
 export function bandWidthFor(n: number): number {
-  return n <= 1536 ? 12 : 24;
+  return n <= 1536 ? 12 : 32;
 }
 
 /** Runs stage one (when the matrix is large) and returns the job that finishes the eigenvalues. */
@@ -99,4 +98,21 @@ export async function deltaGram(backend: ComputeBackend, W: ort.Tensor, base: or
   if (k < BLOCKED_GRAM_MIN) return (await backend.run(deltaGramGemmGraph(type, side), { W, base }))['G']!.data as Float32Array | Float64Array;
   const split = new ort.Tensor('int64', BigInt64Array.from(gramBlockSizes(k), BigInt), [gramBlockSizes(k).length]);
   return (await backend.run(deltaGramBlockedGraph(type, side), { W, base, split }))['G']!.data as Float32Array | Float64Array;
+}
+
+/**
+ * Singular values, descending (length min(rows, cols)), of one matrix [rows, cols]: scaled when its
+ * norm needs it, Gram on the smaller side (lower blocks), stage one here, the rest on the eigen
+ * pool; s = sqrt(max(0, lambda)). The per-matrix entry point for callers without a mean to subtract
+ * (the overlay's deltas).
+ */
+export async function singularValues(backend: ComputeBackend, data: Float32Array, rows: number, cols: number, opts: { signal?: AbortSignal } = {}): Promise<Float64Array> {
+  let sq = 0;
+  for (let i = 0; i < data.length; i++) sq += data[i]! * data[i]!;
+  const scale = gramInputScale(Math.sqrt(sq));
+  const zero = new ort.Tensor('float32', new Float32Array(rows * cols), [rows, cols]);
+  const gram = await deltaGram(backend, new ort.Tensor('float32', scaled(data, scale), [rows, cols]), zero, rows, cols);
+  const job = await reduceGram(backend, gram, Math.min(rows, cols), 'float32', { signal: opts.signal });
+  const ev = unscaleEigenvalues((await sharedEigenPool().solve(job)).ev, scale);
+  return ev.map((x) => Math.sqrt(Math.max(0, x)));
 }

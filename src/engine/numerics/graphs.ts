@@ -3,27 +3,6 @@ import type { GraphDef } from './backend';
 import type { Attr, ElemType, NodeSpec } from './onnx/graph';
 
 /**
- * Gram matrices of expert deltas, batched: D_b = W_b - base; G_b = D_b D_b^T ('rows', for out <= in)
- * or D_b^T D_b ('cols'), whichever is the min(out, in) square: its eigenvalues are the squared
- * singular values of D_b. W is [B, m, n]. (Kept for callers that batch; the metrics use
- * deltaGramGemmGraph, which avoids materialising the transpose.)
- */
-export function deltaGramGraph(type: ElemType, side: 'rows' | 'cols'): GraphDef {
-  const t = (name: string, dims: (number | string)[]) => ({ name, type, dims });
-  const gramDim = side === 'rows' ? 'm' : 'n';
-  return {
-    key: `deltaGram.${type}.${side}`,
-    inputs: [t('W', ['B', 'm', 'n']), t('base', ['m', 'n'])],
-    outputs: [t('G', ['B', gramDim, gramDim])],
-    nodes: [
-      { op: 'Sub', inputs: ['W', 'base'], outputs: ['D'] },
-      { op: 'Transpose', inputs: ['D'], outputs: ['Dt'], attrs: [{ name: 'perm', ints: [0, 2, 1] }] },
-      side === 'rows' ? { op: 'MatMul', inputs: ['D', 'Dt'], outputs: ['G'] } : { op: 'MatMul', inputs: ['Dt', 'D'], outputs: ['G'] },
-    ],
-  };
-}
-
-/**
  * Gram matrix of one expert delta, W and base [m, n]: D = W - base; G = D D^T ('rows') or D^T D
  * ('cols'). Gemm with a transposed operand: MLAS reads it in place, where a Transpose node
  * materialises a copy (measured 4x slower at 2880 x 2880).
