@@ -3,6 +3,7 @@ import { createComputeBackend, ort, type ComputeBackend } from '../../src/engine
 import { matmulGraph } from '../../src/engine/numerics/graphs';
 import { symmetricEigenvalues } from '../../src/engine/numerics/symmetric-eigen';
 import { projectionMetrics, singularValueFloor } from '../../src/engine/numerics/projection-metrics';
+import { singularValues } from '../../src/engine/numerics/gram-spectrum';
 import { isMoeInspectorError } from '../../src/engine/errors';
 import type { ExpertMatrix } from '../../src/engine/layouts/types';
 import { gaussian, jacobiSingularValues, refEffectiveRank, withSpectrum } from './reference';
@@ -202,6 +203,21 @@ describe('projection metrics on ONNX Runtime', function () {
       }
       for (let i = 0; i < experts.length; i++) for (let j = 0; j < experts.length; j++) assert.ok(Math.abs(r.cosine.matrix[i]![j]! - ref.cosine.matrix[i]![j]!) < 1e-6, `c=${c} cos[${i}][${j}]`);
       assert.ok(Math.abs(r.singularValueFloor / c - ref.singularValueFloor) <= 1e-6 * ref.singularValueFloor);
+    }
+  });
+
+  it('singularValues (the overlay\'s spectrum) of a constructed 300x200 matrix, plain and scaled by 1e20: within 1e-4 of sigma_max above the floor', async () => {
+    const want = Array.from({ length: 150 }, (_, i) => 2 * 0.97 ** i);
+    const d = withSpectrum(300, 200, want, 17);
+    for (const c of [1, 1e20]) {
+      const got = await singularValues(backend, Float32Array.from(d, (x) => x * c), 300, 200);
+      assert.equal(got.length, 200);
+      const floor = singularValueFloor(want[0]!, 300, 'float32');
+      for (let i = 0; i < 200; i++) {
+        const w = want[i] ?? 0;
+        if (w > floor) assert.ok(Math.abs(got[i]! / c - w) <= 1e-4 * want[0]!, `c=${c} sigma_${i}: ${got[i]! / c} vs ${w}`);
+        else assert.ok(got[i]! / c <= floor + w, `c=${c} sigma_${i} = ${got[i]! / c} above the floor ${floor}`);
+      }
     }
   });
 
