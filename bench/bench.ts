@@ -6,7 +6,7 @@
  * layer is analysed with ALL experts, in this process, timed by stage.
  * With python3 + numpy + scipy, each layer is run interleaved with the same numpy pipeline
  * (numpy-compare.ts) and the ratio printed.
- * Usage: npm run bench [-- --only gpt-oss|olmoe] [-- --skip-decode] [-- --runs N] [-- --no-numpy] [-- --skip-overlay]
+ * Usage: npm run bench [-- --only gpt-oss|olmoe] [-- --skip-decode] [-- --runs N] [-- --numpy-threads N] [-- --no-numpy] [-- --skip-overlay]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -98,10 +98,11 @@ async function main(): Promise<void> {
     for (const r of runDecodeBench()) process.stdout.write(`decode ${JSON.stringify(r)}\n`);
   }
   const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 3;
+  const numpyThreads = args.includes('--numpy-threads') ? Number(args[args.indexOf('--numpy-threads') + 1]) : null;
   for (const name of Object.keys(SHAPES)) {
     if (only && only !== name) continue;
     if (args.includes('--no-numpy')) await benchAnalyze(name);
-    else await compareWithNumpy(name, await ensureModel(name), SHAPES[name]!.family, runs, () => benchAnalyze(name));
+    else await compareWithNumpy(name, await ensureModel(name), SHAPES[name]!.family, runs, numpyThreads, () => benchAnalyze(name));
   }
   if (!args.includes('--skip-overlay') && (!only || only === 'gpt-oss')) await benchOverlay();
 }

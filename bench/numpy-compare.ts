@@ -38,9 +38,11 @@ export function numpyAvailable(): string | null {
   return r.status === 0 ? null : r.error ? 'python3 not found' : `python3 without numpy/scipy (${r.stderr.trim().split('\n').pop()})`;
 }
 
-function runNumpy(dir: string, family: string): NumpyRun {
+/** numpyThreads: OPENBLAS_NUM_THREADS for the python run (null: OpenBLAS' default, one per core). */
+function runNumpy(dir: string, family: string, numpyThreads: number | null): NumpyRun {
   const env = { ...process.env };
   for (const k of UNSET_FOR_NUMPY) delete env[k];
+  if (numpyThreads !== null) env['OPENBLAS_NUM_THREADS'] = String(numpyThreads);
   const r = spawnSync('python3', [SCRIPT, dir, family, '0'], { encoding: 'utf8', env, maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`numpy pipeline failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as NumpyRun;
@@ -78,7 +80,7 @@ function rankMismatches(a: Ranks, b: Ranks): string[] {
 }
 
 /** Interleaved runs of both, then the side-by-side lines. */
-export async function compareWithNumpy(name: string, dir: string, family: string, runs: number, project: () => Promise<ProjectRun>): Promise<void> {
+export async function compareWithNumpy(name: string, dir: string, family: string, runs: number, numpyThreads: number | null, project: () => Promise<ProjectRun>): Promise<void> {
   const missing = numpyAvailable();
   if (missing !== null) {
     process.stdout.write(`\n${name}: numpy comparison skipped: ${missing}\n`);
@@ -88,7 +90,7 @@ export async function compareWithNumpy(name: string, dir: string, family: string
   const theirs: NumpyRun[] = [];
   for (let i = 0; i < runs; i++) {
     ours.push(await project());
-    theirs.push(runNumpy(dir, family));
+    theirs.push(runNumpy(dir, family, numpyThreads));
     process.stdout.write(`  run ${i + 1}/${runs}: project ${ours[i]!.seconds.toFixed(1)} s, numpy ${theirs[i]!.seconds.toFixed(1)} s\n`);
   }
   const rate = await ortGemmRate();
@@ -101,7 +103,7 @@ export async function compareWithNumpy(name: string, dir: string, family: string
   const s = (ms: number) => (ms / 1000).toFixed(1);
   const np = theirs[q.indexOf(Math.min(...q))]!;
   process.stdout.write(
-    `\n${name}-shaped layer vs numpy ${theirs[0]!.numpy} + scipy ${theirs[0]!.scipy} (f32 Gram + LAPACK syevr, decoding included; ${UNSET_FOR_NUMPY.join('/')} unset for python), ${runs} interleaved runs:\n` +
+    `\n${name}-shaped layer vs numpy ${theirs[0]!.numpy} + scipy ${theirs[0]!.scipy} (f32 Gram + LAPACK syevr, decoding included; ${UNSET_FOR_NUMPY.join('/')} unset for python; OpenBLAS threads ${numpyThreads ?? 'default'}), ${runs} interleaved runs:\n` +
       `  project  min ${Math.min(...p).toFixed(1)} s  median ${median(p).toFixed(1)} s\n` +
       `  numpy    min ${Math.min(...q).toFixed(1)} s  median ${median(q).toFixed(1)} s\n` +
       `  ratio project/numpy: min ${(Math.min(...p) / Math.min(...q)).toFixed(2)}, median ${(median(p) / median(q)).toFixed(2)}\n` +
