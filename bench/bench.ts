@@ -22,6 +22,7 @@ import { overlayComputeAndVerify } from '../src/engine/overlay';
 import { layerIndex } from '../src/engine/layouts/types';
 import { emptyTimings } from '../src/engine/numerics/projection-metrics';
 import { compareWithNumpy, projectRun, type ProjectRun } from './numpy-compare';
+import { benchEnergyRule } from './overlay-spectra';
 
 const CACHE = join(__dirname, '..', '.bench-cache');
 
@@ -115,10 +116,11 @@ async function benchOverlay(): Promise<void> {
   const model = resolveMoeModel(ckpt);
   const ranks = { gate: 64, up: 256, down: 128 };
   const r = await overlayComputeAndVerify(model, layerIndex(0), ranks, backend);
+  const energyLine = await benchEnergyRule(model, layerIndex(0), backend);
   await ckpt.close();
   process.stdout.write(
     `\ngpt-oss-shaped layer overlay at ranks ${JSON.stringify(ranks)}: compute ${r.computeSeconds.toFixed(1)} s, verify ${r.verifySeconds.toFixed(1)} s, ` +
-      `peak RSS ${peakRssMiB().toFixed(0)} MiB, execution provider ${backend.executionProvider}\n`,
+      `peak RSS ${peakRssMiB().toFixed(0)} MiB, execution provider ${backend.executionProvider}\n${energyLine}\n`,
   );
   await backend.dispose();
 }
