@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'network' // transport failure after retries
   | 'offline' // HF_HUB_OFFLINE set and nothing cached
   | 'range-unsupported' // server ignored HTTP Range
+  | 'numerics' // an eigenvalue solver failed (names layer, projection and expert)
   | 'cancelled'
   | 'usage'; // bad command-line/API arguments
 

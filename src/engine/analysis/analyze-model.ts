@@ -5,7 +5,7 @@
 import { MoeInspectorError } from '../errors';
 import { projectionsOf, type ExpertMatrix, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
 import type { ComputeBackend } from '../numerics/backend';
-import { projectionMetrics, type ProjectionMetrics } from '../numerics/projection-metrics';
+import { projectionMetrics, type MetricsTimings, type ProjectionMetrics } from '../numerics/projection-metrics';
 import type { AnalysisReport, LayerAnalysis, ProjectionAnalysis, VerdictThresholds } from '../report/schema';
 import type { LayerSelection, Progress } from '../../shared/messages';
 import { decideVerdict, meanCosineOf, modelVerdict } from './verdict';
@@ -22,6 +22,8 @@ export interface AnalyzeOptions {
   readonly onProgress?: (p: Progress) => void;
   /** Called as each layer is done; the next layer starts when it settles (a caller may save the layer first). */
   readonly onLayer?: (layer: LayerAnalysis) => void | Promise<void>;
+  /** Accumulates where the metrics' time goes (the bench). */
+  readonly timings?: MetricsTimings;
 }
 
 export interface ModelSource {
@@ -55,6 +57,8 @@ export async function analyzeModel(
       const metrics = await projectionMetrics(backend, experts, {
         // Per layer: layer groups may differ in expert count (ernie4_5_vl_moe text vs vision).
         analyze: sampledExperts(layout.numExperts, opts.sampleExperts),
+        label,
+        timings: opts.timings,
         signal: opts.signal,
         onProgress: (d, t) => opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: spectrum ${d}/${t}` }),
       });
