@@ -4,7 +4,8 @@
  *   - an OLMoE-shaped layer: 64 experts, gate/up 1024x2048, down 2048x1024, BF16
  * Each is generated once into .bench-cache/ (native structure, like the real models), then one
  * layer is analysed with ALL experts, in this process, timed by stage.
- * Usage: npm run bench [-- --only gpt-oss|olmoe] [-- --skip-decode]
+ *   - a safetensors header of 10^6 entries, parsed and validated, against JSON.parse of its bytes
+ * Usage: npm run bench [-- --only gpt-oss|olmoe|header] [-- --skip-decode] [-- --skip-header]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { createComputeBackend } from '../src/engine/numerics/backend';
 import { analyzeModel } from '../src/engine/analysis/analyze-model';
 import { DEFAULT_THRESHOLDS } from '../src/engine/report/schema';
 import { runDecodeBench } from './decode-bench';
+import { runHeaderBench } from './header-bench';
 import { overlayComputeAndVerify } from '../src/engine/overlay';
 import { layerIndex } from '../src/engine/layouts/types';
 
@@ -90,6 +92,9 @@ async function main(): Promise<void> {
   if (!args.includes('--skip-decode')) {
     for (const r of runDecodeBench()) process.stdout.write(`decode ${JSON.stringify(r)}\n`);
   }
+  // safetensors header of 10^6 entries vs JSON.parse of the same bytes (the reference's stand-in).
+  if (!args.includes('--skip-header')) process.stdout.write(`header ${JSON.stringify(await runHeaderBench())}\n`);
+  if (only === 'header') return;
   for (const name of Object.keys(SHAPES)) if (!only || only === name) await benchAnalyze(name);
   if (!args.includes('--skip-overlay') && (!only || only === 'gpt-oss')) await benchOverlay();
 }

@@ -24,11 +24,12 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { MoeInspectorError } from '../errors';
-import { isDtype, type Dtype } from './dtype';
+import { DTYPES, type Dtype } from './dtype';
 
 /** A usize of the header: a number up to 2^53 - 1, a bigint above (exact up to 2^64 - 1). */
 export type U64 = number | bigint;
 
+/** One tensor entry as written, handed to the caller as soon as it is parsed. */
 export interface RawEntry {
   readonly name: string;
   readonly dtype: Dtype;
@@ -37,8 +38,9 @@ export interface RawEntry {
   readonly end: U64;
 }
 
-export interface RawHeader {
-  readonly entries: readonly RawEntry[];
+export interface RawHeader<T> {
+  /** What `build` made of each entry, in the order of the JSON. */
+  readonly entries: readonly T[];
   readonly metadata: Readonly<Record<string, string>>;
 }
 
@@ -71,19 +73,28 @@ const isSpace = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || 
 /** Field names of a tensor entry, in the order of the array form. */
 const FIELDS = ['dtype', 'shape', 'data_offsets'] as const;
 type Field = (typeof FIELDS)[number];
+const FIELD_BYTES = FIELDS.map((f) => Uint8Array.from(f, (ch) => ch.charCodeAt(0)));
+const DTYPE_SET: ReadonlySet<string> = new Set(DTYPES);
 
 /** Shortens echoed input: a 1 MB key must not become a 1 MB error message. */
 export function excerpt(text: string, max = EXCERPT): string {
   return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
 }
 
-/** Parses and checks the header JSON; every failure is a 'format' MoeInspectorError naming `file`. */
-export function parseHeaderJson(bytes: Uint8Array, file: string): RawHeader {
+/**
+ * Parses and checks the header JSON; every failure is a 'format' MoeInspectorError naming `file`.
+ * @param build turns each entry into the caller's record at once (a 10^6-entry header then keeps
+ *   one object per tensor alive, not two: most of the parse time is the garbage collector's)
+ */
+export function parseHeaderJson<T>(bytes: Uint8Array, file: string, build: (e: RawEntry) => T): RawHeader<T> {
   if (!isUtf8(bytes)) {
     throw new MoeInspectorError('format', `header is not valid UTF-8 (first invalid byte at file offset ${8 + firstInvalidUtf8(bytes)})`, { file });
   }
-  return new HeaderParser(bytes, file).header();
+  return new HeaderParser(bytes, file).header(build);
 }
+
+/** Node's Buffer has latin1Slice (what toString('latin1') calls, without its argument handling); not in the typings. */
+type FastBuffer = Buffer & { latin1Slice(start: number, end: number): string };
 
 class HeaderParser {
   private i = 0;
@@ -98,14 +109,14 @@ class HeaderParser {
     this.buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   }
 
-  header(): RawHeader {
+  header<T>(build: (e: RawEntry) => T): RawHeader<T> {
     this.ws();
     if (this.b[this.i] !== LBRACE) {
       if (this.i >= this.n) this.fail('header is empty or only whitespace: not a JSON object');
       this.fail(`header is not a JSON object (it starts with ${this.near(this.i)})`);
     }
     this.i++;
-    const entries: RawEntry[] = [];
+    const entries: T[] = [];
     const names = new Set<string>();
     let metadata: Record<string, string> | null = null;
     this.ws();
@@ -119,7 +130,7 @@ class HeaderParser {
         } else {
           if (names.has(name)) this.fail(`duplicate key "${excerpt(name)}" in header: two entries for one tensor name`, name);
           names.add(name);
-          entries.push(this.entry(name));
+          entries.push(build(this.entry(name)));
         }
         if (this.endOfMember(RBRACE)) break;
       }
@@ -154,6 +165,30 @@ class HeaderParser {
     this.i++;
     this.ws();
     return k;
+  }
+
+  /** An entry's field name and its colon: the three known names are matched on their bytes. */
+  private fieldKey(): string {
+    this.ws();
+    const b = this.b;
+    const at = this.i;
+    if (b[at] === QUOTE) {
+      for (let f = 0; f < FIELD_BYTES.length; f++) {
+        const name = FIELD_BYTES[f]!;
+        let k = 0;
+        while (k < name.length && b[at + 1 + k] === name[k]) k++;
+        if (k === name.length && b[at + 1 + k] === QUOTE) {
+          this.i = at + 2 + k;
+          this.ws();
+          if (b[this.i] !== COLON) break; // let key() report it
+          this.i++;
+          this.ws();
+          return FIELDS[f]!;
+        }
+      }
+    }
+    this.i = at;
+    return this.key('a field name');
   }
 
   /** null (absent, as serde reads Option) or an object of string values. */
@@ -197,7 +232,7 @@ class HeaderParser {
     if (this.b[this.i] === RBRACE) this.i++;
     else {
       for (;;) {
-        const field = this.key('a field name');
+        const field = this.fieldKey();
         if (field === 'dtype') {
           if (dtype !== undefined) this.fail('duplicate field "dtype" in the entry', name);
           dtype = this.dtype(name);
@@ -266,10 +301,10 @@ class HeaderParser {
       this.i++;
     } else return this.fail(`"dtype" is ${this.valueExcerpt()}, not a dtype name`, name);
     // Never guess: an unknown dtype name means we cannot know the element size.
-    if (!isDtype(s)) {
+    if (!DTYPE_SET.has(s)) {
       this.fail(`unknown dtype ${JSON.stringify(excerpt(s))} (known: BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, I16, U16, F16, BF16, I32, U32, F32, C64, F64, I64, U64)`, name);
     }
-    return s;
+    return s as Dtype;
   }
 
   /** A JSON array of usize (Vec<usize> or the (usize, usize) tuple). */
@@ -438,7 +473,7 @@ class HeaderParser {
       const c = b[i]!;
       if (c === QUOTE) {
         this.i = i + 1;
-        return this.buf.toString('latin1', start, i);
+        return (this.buf as FastBuffer).latin1Slice(start, i);
       }
       if (c === BACKSLASH || c < 0x20 || c >= 0x80) break;
     }

@@ -26,8 +26,9 @@ export async function readSafetensorsHeader(src: ByteSource): Promise<Safetensor
   // HeaderTooSmall: fewer than the 8 bytes of N.
   if (src.size < 8) throw new MoeInspectorError('format', `file is ${src.size} bytes, shorter than the 8-byte header length: not a safetensors file`, { file });
   const n = headerLengthOf(await src.read(0, 8), src.size, file);
-  const raw = parseHeaderJson(await src.read(8, n), file);
-  return { headerLength: n, tensors: validateEntries(raw.entries, 8 + n, src.size - 8 - n, file), metadata: raw.metadata };
+  const dataLength = src.size - 8 - n;
+  const raw = parseHeaderJson(await src.read(8, n), file, (e) => checkEntry(e, 8 + n, dataLength, file));
+  return { headerLength: n, tensors: tileData(raw.entries, 8 + n, dataLength, file), metadata: raw.metadata };
 }
 
 function headerLengthOf(prefix: Uint8Array, size: number, file: string): number {
@@ -40,90 +41,89 @@ function headerLengthOf(prefix: Uint8Array, size: number, file: string): number 
   return n;
 }
 
-/** A checked entry: offsets are relative to the data section and exact (they lie inside the file). */
-interface CheckedEntry {
-  readonly raw: RawEntry;
-  readonly begin: number;
-  readonly end: number;
-}
-
 /**
- * Metadata::validate, then read_metadata's last check: sorted by (begin, end), the entries must
- * tile [0, dataLength) exactly; each one's byte length is numel * bits / 8 with every product
- * checked against usize overflow (so a zero-element tensor may have any dimension up to 2^64 - 1).
+ * Metadata::validate's order rule, then read_metadata's last check: sorted by (begin, end), the
+ * (already checked) entries must tile [0, dataLength) exactly.
  * @param dataStart 8 + N: where the data section begins in the file
  */
-function validateEntries(entries: readonly RawEntry[], dataStart: number, dataLength: number, file: string): TensorInfo[] {
-  const checked: CheckedEntry[] = entries.map((e) => checkEntry(e, dataLength, file));
-  if (!isSorted(checked)) checked.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let expected = 0;
-  for (const e of checked) {
-    if (e.begin !== expected) {
-      const what = e.begin < expected ? 'overlaps the previous tensor' : `leaves a hole (expected begin ${expected})`;
-      throw new MoeInspectorError('format', `data_offsets [${e.begin}, ${e.end}] ${what}`, { file, tensor: e.raw.name });
+function tileData(entries: readonly TensorInfo[], dataStart: number, dataLength: number, file: string): TensorInfo[] {
+  const infos = entries as TensorInfo[];
+  // Writers lay tensors out in order, so the sort is usually skipped.
+  if (!isSorted(infos)) infos.sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
+  let expected = dataStart;
+  for (const t of infos) {
+    if (t.offset !== expected) {
+      const [begin, end] = [t.offset - dataStart, t.offset - dataStart + t.byteLength];
+      const what = t.offset < expected ? 'overlaps the previous tensor' : `leaves a hole (expected begin ${expected - dataStart})`;
+      throw new MoeInspectorError('format', `data_offsets [${begin}, ${end}] ${what}`, { file, tensor: t.name });
     }
-    expected = e.end;
+    expected = t.offset + t.byteLength;
   }
   // MetadataIncompleteBuffer: the data must end exactly at the end of the file.
-  if (expected !== dataLength) {
-    throw new MoeInspectorError('format', `file has ${dataLength - expected} bytes after the last tensor: corrupt or not a safetensors file`, { file });
+  if (expected !== dataStart + dataLength) {
+    throw new MoeInspectorError('format', `file has ${dataStart + dataLength - expected} bytes after the last tensor: corrupt or not a safetensors file`, { file });
   }
-  return checked.map(({ raw, begin, end }) => ({
-    name: raw.name,
-    dtype: raw.dtype,
-    // A dimension above 2^53 exists only in a zero-element tensor (any other would need more bytes
-    // than a file can have); it is kept as the nearest float64.
-    shape: Object.freeze(raw.shape.map(Number)),
-    offset: dataStart + begin,
-    byteLength: end - begin,
-  }));
+  return infos;
 }
 
-function isSorted(es: readonly CheckedEntry[]): boolean {
-  for (let k = 1; k < es.length; k++) {
-    const a = es[k - 1]!;
-    const b = es[k]!;
-    if (a.begin > b.begin || (a.begin === b.begin && a.end > b.end)) return false;
+function isSorted(ts: readonly TensorInfo[]): boolean {
+  for (let k = 1; k < ts.length; k++) {
+    const a = ts[k - 1]!;
+    const b = ts[k]!;
+    if (a.offset > b.offset || (a.offset === b.offset && a.byteLength > b.byteLength)) return false;
   }
   return true;
 }
 
 const show = (xs: readonly U64[]): string => excerpt(`[${xs.join(', ')}]`, 80);
 
-/** One entry's own rules: end >= begin, numel * bits / 8 without overflow or a fraction of a byte, = end - begin. */
-function checkEntry(e: RawEntry, dataLength: number, file: string): CheckedEntry {
-  const bad = (problem: string): MoeInspectorError => new MoeInspectorError('format', problem, { file, tensor: e.name });
+/**
+ * One entry's own rules (Metadata::validate): end >= begin, numel * bits / 8 without overflow or a
+ * fraction of a byte (checked in order, so a zero-element tensor may have any dimension up to
+ * 2^64 - 1), equal to end - begin.
+ */
+function checkEntry(e: RawEntry, dataStart: number, dataLength: number, file: string): TensorInfo {
   // Numbers print as written: the parser only accepts canonical integers, whose decimal form is their text.
-  const offs = `data_offsets [${e.begin}, ${e.end}]`;
-  if (e.end < e.begin) throw bad(`${offs}: end is before begin`);
-  const bytes = byteLengthOf(e, bad);
+  if (e.end < e.begin) throw entryError(e, file, `data_offsets [${e.begin}, ${e.end}]: end is before begin`);
+  const bytes = byteLengthOf(e, file);
   // Offsets tile [0, dataLength): one past it can never be valid (the reference refuses it as a bad
   // offset or an incomplete buffer), and every offset inside it is an exact float64 integer.
-  if (e.end > dataLength) throw bad(`${offs} reach past the ${dataLength} bytes of tensor data in the file: truncated file?`);
-  const begin = Number(e.begin);
-  const end = Number(e.end);
-  if (BigInt(end - begin) !== BigInt(bytes)) throw bad(`${offs} hold ${end - begin} bytes but ${e.dtype} ${show(e.shape)} needs ${bytes}`);
-  return { raw: e, begin, end };
+  if (e.end > dataLength) throw entryError(e, file, `data_offsets [${e.begin}, ${e.end}] reach past the ${dataLength} bytes of tensor data in the file: truncated file?`);
+  const begin = e.begin as number;
+  const end = e.end as number;
+  if (end - begin !== bytes) throw entryError(e, file, `data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${e.dtype} ${show(e.shape)} needs ${bytes}`);
+  // A dimension above 2^53 exists only in a zero-element tensor (any other would need more bytes
+  // than a file can have); it is kept as the nearest float64.
+  const shape = e.shape.every((d) => typeof d === 'number') ? (e.shape as number[]) : e.shape.map(Number);
+  return { name: e.name, dtype: e.dtype, shape, offset: dataStart + begin, byteLength: end - begin };
+}
+
+function entryError(e: RawEntry, file: string, problem: string): MoeInspectorError {
+  return new MoeInspectorError('format', problem, { file, tensor: e.name });
 }
 
 /** numel * bits / 8 as the reference computes it: each product checked against 2^64 - 1 in order. */
-function byteLengthOf(e: RawEntry, bad: (p: string) => MoeInspectorError): U64 {
+function byteLengthOf(e: RawEntry, file: string): U64 {
   let numel: U64 = 1;
   for (const d of e.shape) {
     numel = checkedMul(numel, d);
-    if (numel < 0) throw bad(`shape ${show(e.shape)} overflows: its element count exceeds 2^64-1`);
+    if (numel === -1) throw entryError(e, file, `shape ${show(e.shape)} overflows: its element count exceeds 2^64-1`);
   }
   const bits = checkedMul(numel, DTYPE_BITS[e.dtype]);
-  if (bits < 0) throw bad(`shape ${show(e.shape)} of ${e.dtype} overflows: its bit count exceeds 2^64-1`);
-  if (Number(BigInt(bits) % 8n) !== 0) throw bad(`${numel} elements of ${e.dtype} (${bits} bits) is not a whole number of bytes`);
-  return typeof bits === 'number' ? bits / 8 : narrow(bits / 8n);
+  if (bits === -1) throw entryError(e, file, `shape ${show(e.shape)} of ${e.dtype} overflows: its bit count exceeds 2^64-1`);
+  if (typeof bits === 'number') {
+    if (bits % 8 !== 0) throw entryError(e, file, `${numel} elements of ${e.dtype} (${bits} bits) is not a whole number of bytes`);
+    return bits / 8;
+  }
+  if (bits % 8n !== 0n) throw entryError(e, file, `${numel} elements of ${e.dtype} (${bits} bits) is not a whole number of bytes`);
+  return narrow(bits / 8n);
 }
 
 /** a * b, exact; -1 when it exceeds 2^64 - 1 (usize::checked_mul's None). */
 function checkedMul(a: U64, b: U64): U64 {
   if (typeof a === 'number' && typeof b === 'number') {
     const p = a * b;
-    if (Number.isSafeInteger(p)) return p;
+    if (p <= Number.MAX_SAFE_INTEGER) return p;
   }
   const p = BigInt(a) * BigInt(b);
   return p > U64_MAX ? -1 : narrow(p);
