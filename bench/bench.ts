@@ -82,6 +82,8 @@ async function benchAnalyze(name: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // Sessions start in this process: the variable the worker client sets for its child, set here too.
+  process.env['ORT_DISABLE_TELEMETRY'] = '1';
   const args = process.argv.slice(2);
   if (args[0] === '--generate') {
     await generateSyntheticCheckpoint(join(CACHE, args[1]!), SHAPES[args[1]!]!);
