@@ -115,7 +115,7 @@ async function compareCommand(args: string[]): Promise<number> {
     ...accessOf(v),
   });
   if (r.kind !== 'compare') throw new Error('unexpected result');
-  await emit(v, r.report, formatCompare(r.report));
+  await emit(v, r.report, formatCompare(r.report, typeof v['output'] === 'string' ? v['output'] : null));
   return 0;
 }
 

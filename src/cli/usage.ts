@@ -76,8 +76,8 @@ const OVERLAY_COMPUTE = `moe-inspect overlay compute -m MODEL [options]
 
 Base (the mean expert) + per-expert truncated-SVD deltas: picks the ranks, reports bytes, the
 weight error ||W - W_hat|| / ||W|| and the delta energy kept, per projection; --save writes it.
-The weight error is that of the factors in float32; stored at --overlay-dtype, rounding adds to it
-(overlay verify measures the stored overlay).
+The weight error is that of exact float32 factors, before rounding to --overlay-dtype (overlay verify
+measures the stored overlay, its rounding included).
   -m, --model MODEL
 ${LAYERS}
 ${RANKS}
