@@ -133,6 +133,7 @@ const CASES: readonly Case[] = [
   // one-key map {"NAME": null} (ContentRefDeserializer::deserialize_enum; unit_variant needs Unit).
   { what: 'dtype {"U8": null}', header: '{"t":{"dtype":{"U8":null},"shape":[2],"data_offsets":[0,2]}}', data: 2, reference: 'accept' },
   { what: 'dtype {"U8": {}}', header: '{"t":{"dtype":{"U8":{}},"shape":[2],"data_offsets":[0,2]}}', data: 2, reference: 'reject', says: ['null'] },
+  { what: 'dtype {} (no variant)', header: '{"t":{"dtype":{},"shape":[2],"data_offsets":[0,2]}}', data: 2, reference: 'reject', says: ['"dtype" is {}'] },
   { what: 'dtype with two keys', header: '{"t":{"dtype":{"U8":null,"I8":null},"shape":[2],"data_offsets":[0,2]}}', data: 2, reference: 'reject', says: ['single key'] },
   { what: 'dtype in lower case', header: '{"t":{"dtype":"u8","shape":[2],"data_offsets":[0,2]}}', data: 2, reference: 'reject', says: ['unknown dtype "u8"'] },
   { what: 'dtype a number', header: '{"t":{"dtype":8,"shape":[2],"data_offsets":[0,2]}}', data: 2, reference: 'reject', says: ['"dtype" is 8'] },

@@ -293,6 +293,8 @@ class HeaderParser {
     if (c === QUOTE) s = this.string();
     else if (c === LBRACE) {
       this.i++;
+      this.ws();
+      if (this.b[this.i] === RBRACE) this.fail(`"dtype" is {}, not a dtype name`, name);
       s = this.key('a dtype name');
       if (!this.literalIs('null')) this.fail(`"dtype" written as an object must be {"NAME": null}`, name);
       this.i += 4;
@@ -329,14 +331,15 @@ class HeaderParser {
     const b = this.b;
     const start = this.i;
     let c = b[start];
-    if (c === ZERO || isDigit(c)) {
+    if (isDigit(c)) {
       let v = 0;
       let i = start;
       while (isDigit((c = b[i]))) {
         v = v * 10 + (c! - ZERO);
         i++;
       }
-      if ((c === DOT || c === 0x65 || c === 0x45) || (b[start] === ZERO && i - start > 1)) {
+      // A fraction or exponent makes it a float to serde_json; a leading zero makes it invalid JSON.
+      if (c === DOT || c === 0x65 || c === 0x45 || (b[start] === ZERO && i - start > 1)) {
         this.number();
         return this.notUint(name, field, start, 'is not an integer to the reference (it reads it as a float); write it without fraction or exponent');
       }
