@@ -45,10 +45,19 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
 }
 
 /**
- * A hub failure to find or reach the model, told after what was tried first: the user may have
- * meant a local path (a typo in a folder name reads like an unknown repository otherwise).
+ * A hub failure to find or reach the model itself, told after what was tried first: the user may
+ * have meant a local path (a typo in a folder name reads like an unknown repository otherwise).
+ * Failures inside a repository that was found (a missing or corrupt file) pass unchanged.
  */
 function saysWhereItLooked(e: unknown, spec: string): unknown {
-  if (!(e instanceof MoeInspectorError) || !['not-found', 'auth', 'network'].includes(e.code)) return e;
-  return new MoeInspectorError(e.code, `no such local path, and not in the local Hugging Face cache; the hub answered: ${e.where.file ? `${e.where.file}: ` : ''}${e.problem}`, { file: spec, ...(e.where.tensor !== undefined ? { tensor: e.where.tensor } : {}) });
+  if (!(e instanceof MoeInspectorError) || !isAboutTheRepository(e)) return e;
+  return new MoeInspectorError(e.code, `no such local path, and not in the local Hugging Face cache; the hub answered: ${e.where.file ? `${e.where.file}: ` : ''}${e.problem}`, { file: spec });
+}
+
+function isAboutTheRepository(e: MoeInspectorError): boolean {
+  // hub:org/name or hub:org/name@revision, with no file after it
+  const repoLevel = e.where.file !== undefined && /^hub:[^/]+\/[^/]+$/.test(e.where.file);
+  if (e.code === 'auth') return true;
+  if (e.code === 'not-found') return /^(repository|revision) /.test(e.problem);
+  return e.code === 'network' && repoLevel;
 }
