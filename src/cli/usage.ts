@@ -18,12 +18,13 @@ export const MAIN_USAGE = `moe-inspect — is this Mixture-of-Experts upcycled o
 
 Usage:
   moe-inspect info     -m MODEL [--json] [-o out.json]
-  moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--sample-experts N]
-                                [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json]
+  moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--shard i/N] [--sample-experts N]
+                                [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json [--resume]]
+  moe-inspect merge    part1.json part2.json ... [-o model.json] [--allow-incomplete] [--json]
   moe-inspect compare  -m A -c B [--layer N | --layers ...] [-o out.json]
   moe-inspect overlay compute  -m MODEL [--layers ...] [--gate-rank R --up-rank R --down-rank R | --energy 0.95 | --target-ratio X] [--save DIR]
   moe-inspect overlay verify   -m MODEL [--overlay DIR | ranks] [--inputs FILE] [--max-error E] [--seed N]
-  moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast]
+  moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast] [-o out.json [--resume]]
   moe-inspect synth --family F --out DIR [--structure upcycled|native|partial] [--dtype ...] ...
   moe-inspect example            generate the bundled example model and analyse it
 
@@ -51,9 +52,19 @@ ${LAYERS}
   --sample-experts N      analyse N experts (indices floor(i*E/N)) instead of all
 ${DEVICE}
   --full-spectra          keep every singular value (spectra longer than 512 are stored at 256 positions)
+  --shard i/N             every N-th of the selected MoE layers, from i (i = 0..N-1; default --layers all);
+                          moe-inspect merge joins the parts
 ${OUTPUT}
+                          (written after every layer)
+  --resume                continue the run saved in the -o file
 
 ${MODEL}`;
+
+const MERGE = `moe-inspect merge part1.json part2.json ... [-o model.json] [--allow-incomplete] [--json]
+
+Joins the reports of one model analysed in shards (analyze --shard i/N -o part-i.json) into one report.
+  --allow-incomplete      merge what there is, even when a part is unfinished or a planned layer is missing
+${OUTPUT}`;
 
 const COMPARE = `moe-inspect compare -m A -c B [options]
 
@@ -117,6 +128,8 @@ ${RANKS}
   --fast                  ranks from the first MoE layer only
 ${DEVICE}
 ${OUTPUT}
+                          (written after every layer)
+  --resume                continue the run saved in the -o file
 
 ${MODEL}`;
 
@@ -137,6 +150,7 @@ The models and compare.json go to .cache/example/ in the installation folder.`;
 const USAGES: Record<string, string> = {
   info: INFO,
   analyze: ANALYZE,
+  merge: MERGE,
   compare: COMPARE,
   overlay: OVERLAY,
   'overlay compute': OVERLAY_COMPUTE,
