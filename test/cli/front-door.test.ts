@@ -6,7 +6,7 @@
  * synth --seed 0).
  */
 import { strict as assert } from 'node:assert';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,22 +15,10 @@ import { progressPrinter, type ProgressStream } from '../../src/cli/progress';
 import { generateSyntheticCheckpoint } from '../../src/engine/synth/generate';
 import { FakeHub } from '../hub/fake-hub';
 import { hubEnv, removeAll, tempDir } from '../hub/helpers';
-import { CLI, ensureBuilt, ROOT } from './build';
+import { ensureBuilt, ROOT, runCli, type CliRun } from './build';
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Async: the loopback hub answers from this process's event loop. */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, HF_HUB_OFFLINE: '1', ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
+/** HF_HUB_OFFLINE unless a test points the CLI at its loopback hub. */
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> => runCli(args, { HF_HUB_OFFLINE: '1', ...env });
 
 const SMALL = { family: 'olmoe', dtype: 'BF16', numLayers: 2, numExperts: 4, hidden: 64, intermediate: 32 } as const;
 
