@@ -6,7 +6,8 @@
  * layer is analysed with ALL experts, in this process, timed by stage.
  * With python3 + numpy + scipy, each layer is run interleaved with the same numpy pipeline
  * (numpy-compare.ts) and the ratio printed.
- * Usage: npm run bench [-- --only gpt-oss|olmoe] [-- --skip-decode] [-- --runs N] [-- --numpy-threads N] [-- --no-numpy] [-- --skip-overlay]
+ *   - a safetensors header of 10^6 entries, parsed and validated, against JSON.parse of its bytes
+ * Usage: npm run bench [-- --only gpt-oss|olmoe|header] [-- --skip-decode] [-- --skip-header] [-- --runs N] [-- --numpy-threads N] [-- --no-numpy] [-- --skip-overlay]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { createComputeBackend } from '../src/engine/numerics/backend';
 import { analyzeModel } from '../src/engine/analysis/analyze-model';
 import { DEFAULT_THRESHOLDS } from '../src/engine/report/schema';
 import { runDecodeBench } from './decode-bench';
+import { runHeaderBench } from './header-bench';
 import { overlayComputeAndVerify } from '../src/engine/overlay';
 import { layerIndex } from '../src/engine/layouts/types';
 import { emptyTimings } from '../src/engine/numerics/projection-metrics';
@@ -88,6 +90,8 @@ async function benchAnalyze(name: string): Promise<ProjectRun> {
 }
 
 async function main(): Promise<void> {
+  // Sessions start in this process: the variable the worker client sets for its child, set here too.
+  process.env['ORT_DISABLE_TELEMETRY'] = '1';
   const args = process.argv.slice(2);
   if (args[0] === '--generate') {
     await generateSyntheticCheckpoint(join(CACHE, args[1]!), SHAPES[args[1]!]!);
@@ -98,6 +102,9 @@ async function main(): Promise<void> {
   if (!args.includes('--skip-decode')) {
     for (const r of runDecodeBench()) process.stdout.write(`decode ${JSON.stringify(r)}\n`);
   }
+  // safetensors header of 10^6 entries vs JSON.parse of the same bytes (the reference's stand-in).
+  if (!args.includes('--skip-header')) process.stdout.write(`header ${JSON.stringify(await runHeaderBench())}\n`);
+  if (only === 'header') return;
   const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 3;
   const numpyThreads = args.includes('--numpy-threads') ? Number(args[args.indexOf('--numpy-threads') + 1]) : null;
   for (const name of Object.keys(SHAPES)) {

@@ -53,7 +53,11 @@ function cell(s: string, w: number): string {
   return s.length > w ? s.slice(0, w) : s.padEnd(w);
 }
 
-export function formatCompare(c: CompareReport): string {
+/**
+ * @param jsonWritten where the full JSON report went (-o FILE), or null: the text then points at
+ *   how to get it instead of speaking of a file that was not written
+ */
+export function formatCompare(c: CompareReport, jsonWritten: string | null = null): string {
   const [a, b] = c.models;
   const w = 18;
   const sep = `+${'-'.repeat(24)}+${'-'.repeat(w + 2)}+${'-'.repeat(w + 2)}+`;
@@ -90,7 +94,9 @@ export function formatCompare(c: CompareReport): string {
     row('Cosine (mean of projs)', cos(a), cos(b)),
     row('Compressible', ratio(a), ratio(b)),
     sep,
-    ...(a.layers.length > 1 || b.layers.length > 1 ? ['(table shows the first analysed layer; per-layer results are in the JSON)'] : []),
+    ...(a.layers.length > 1 || b.layers.length > 1
+      ? [`(table shows the first analysed layer; per-layer results are in ${jsonWritten !== null ? `the JSON report ${jsonWritten}` : 'the JSON report: add -o FILE or --json'})`]
+      : []),
   ].join('\n');
 }
 

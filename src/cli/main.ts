@@ -19,30 +19,7 @@ import { exampleCommand } from './example-command';
 import { formatOverlay } from './format-overlay';
 import { mergeCommand } from './merge-command';
 import { reportSavedRun } from './saved-run';
-
-const USAGE = `moe-inspect — is this Mixture-of-Experts upcycled or native?
-
-Usage:
-  moe-inspect info     -m MODEL [--headers-only] [--json] [-o out.json]
-  moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--shard i/N] [--sample-experts N]
-                                [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json [--resume]]
-  moe-inspect merge    part1.json part2.json ... [-o model.json] [--allow-incomplete] [--json]
-  moe-inspect compare  -m A -c B [--layer N | --layers ...] [-o out.json]
-  moe-inspect overlay compute  -m MODEL [--layers ...] [--gate-rank R --up-rank R --down-rank R | --energy 0.95 | --target-ratio X] [--save DIR]
-  moe-inspect overlay verify   -m MODEL [--overlay DIR | ranks] [--inputs FILE] [--max-error E] [--seed N]
-  moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast] [-o out.json [--resume]]
-  moe-inspect synth --family F --out DIR [--structure upcycled|native|partial] [--dtype ...] ...
-  moe-inspect example            generate the bundled example model and analyse it
-
-MODEL: a .safetensors file, a model.safetensors.index.json, a model folder, or a Hugging Face id
-org/name[@revision] (local cache first, then the hub; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured).
--o writes analyze and overlay estimate reports after every layer; --resume continues that run.
---shard i/N (i = 0..N-1): every N-th of the selected MoE layers (default --layers all); merge joins the parts.
---allow-full-download: fetch a whole hub file when its server ignores HTTP Range (refused by default).
---layers in models with layer groups: encoder.1, decoder.0-3, vision (a whole group); a bare index selects it in every group.
-info --headers-only: list the headers even when no MoE layout resolves, saying why (otherwise exit 1, as analyze).
-Aliases (the seeds' names): moe-type-analyze, moe-type-compare, moe-overlay-compute, moe-overlay-verify, moe-overlay-estimate.
-Exit codes: 0 ok, 1 bad input or failed check, 2 usage, 130 cancelled.`;
+import { MAIN_USAGE, usageOf } from './usage';
 
 const COMMON = {
   model: { type: 'string', short: 'm' },
@@ -168,7 +145,7 @@ async function compareCommand(args: string[]): Promise<number> {
     ...accessOf(v),
   });
   if (r.kind !== 'compare') throw new Error('unexpected result');
-  await emit(v, r.report, formatCompare(r.report));
+  await emit(v, r.report, formatCompare(r.report, typeof v['output'] === 'string' ? v['output'] : null));
   return 0;
 }
 
@@ -194,19 +171,21 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    process.stdout.write(USAGE + '\n');
+  if (first === undefined || first === '--help' || first === '-h') {
+    process.stdout.write(MAIN_USAGE + '\n');
     return first === undefined ? 2 : 0;
   }
+  // "moe-inspect help analyze" = "moe-inspect analyze --help"
+  if (first === 'help') return main(rest.length > 0 ? [...rest, '--help'] : ['--help']);
   const expanded = ALIASES[first] ? [...ALIASES[first]!, ...rest] : argv;
   const [cmd, ...args] = expanded;
   const run = COMMANDS[cmd!];
   if (!run) {
-    process.stderr.write(`moe-inspect: unknown command "${cmd}"\n\n${USAGE}\n`);
+    process.stderr.write(`moe-inspect: unknown command "${cmd}"\n\n${MAIN_USAGE}\n`);
     return 2;
   }
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(usageOf(cmd!, args[0]) + '\n');
     return 0;
   }
   return run(args);

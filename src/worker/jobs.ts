@@ -47,13 +47,22 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       return job.output ? { kind: 'analyze', report: { ...report, layers: [] }, layersSent: true } : { kind: 'analyze', report };
     }
     case 'compare': {
-      const a = await runAnalysis(job, job.models[0], 0, ctx);
-      const b = await runAnalysis(job, job.models[1], 1, ctx);
+      // Progress names the model: two models' "layer 0 done" lines would otherwise look alike.
+      const a = await runAnalysis(job, job.models[0], 0, naming(ctx, job.models[0]));
+      const b = await runAnalysis(job, job.models[1], 1, naming(ctx, job.models[1]));
       return { kind: 'compare', report: { schema: 'moe-inspector/compare@1', models: [a, b] } };
     }
     case 'overlay':
       return { kind: 'overlay', report: await runOverlayJob(job, ctx) };
   }
+}
+
+/** The context with every progress message prefixed by the model's short name. */
+function naming(ctx: JobContext, spec: string): JobContext {
+  const trimmed = spec.replace(/[\\/]+$/, '');
+  // A long local path is named by its last component; a hub id (org/name) as written.
+  const name = trimmed.length <= 40 ? trimmed : trimmed.slice(trimmed.search(/[^\\/]*$/));
+  return { ...ctx, onProgress: (p) => ctx.onProgress({ ...p, message: `${name}: ${p.message}` }) };
 }
 
 function tryResolve(ckpt: Checkpoint) {
