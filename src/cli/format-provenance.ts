@@ -57,7 +57,7 @@ export function formatProvenance(r: ProvenanceReport): string {
     '',
   ];
   for (const l of r.layers) {
-    out.push(`Layer ${l.layer}: ${l.verdict.type.toUpperCase()}, recipe ${recipeText(l.verdict)} (confidence ${(l.verdict.confidence * 100).toFixed(0)}%)`);
+    out.push(`Layer ${l.name ?? l.layer}: ${l.verdict.type.toUpperCase()}, recipe ${recipeText(l.verdict)} (confidence ${(l.verdict.confidence * 100).toFixed(0)}%)`);
     out.push(...provenanceLines(l));
     for (const reason of l.verdict.reasons) out.push(`  - ${reason}`);
     out.push('');

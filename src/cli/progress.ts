@@ -1,12 +1,22 @@
 /** A progress line on stderr: rewritten in place on a terminal, one line per finished step otherwise (logs stay short). */
 import type { Progress } from '../shared/messages';
 
-export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): { update: (p: Progress) => void; done: () => void } {
+/** The parts of a stderr stream the printer uses (a fake one in tests). */
+export type ProgressStream = Pick<NodeJS.WriteStream, 'write' | 'isTTY' | 'columns'>;
+
+/**
+ * done() erases the in-place line (before any report is printed) and stops the printer: progress
+ * that arrives late (a message still in flight when the result came) can never leave a
+ * half-overwritten line above the report.
+ */
+export function progressPrinter(stream: ProgressStream = process.stderr): { update: (p: Progress) => void; done: () => void } {
   const tty = stream.isTTY === true;
   let lastStage = '';
   let width = 0;
+  let finished = false;
   return {
     update(p) {
+      if (finished) return;
       if (tty) {
         const pctDone = p.total > 0 ? ` ${Math.floor((100 * p.done) / p.total)}%` : '';
         const line = `[${p.stage}${pctDone}] ${p.message}`.slice(0, (stream.columns ?? 100) - 1);
@@ -20,6 +30,7 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): { 
     done() {
       if (tty && width > 0) stream.write(`\r${' '.repeat(width)}\r`);
       width = 0;
+      finished = true;
     },
   };
 }

@@ -16,7 +16,8 @@ export const SYNTH_USAGE = `moe-inspect synth --family F --out DIR [options]
   --ranks G,U,D delta ranks of gate, up, down for upcycled/partial                                [4,8,6]
   --fraction F  share of upcycled experts for partial                                             [0.5]
   --layers N --experts E --hidden H --intermediate I                                              [2, 8, 256, 128]
-  --delta-scale S --noise S --seed N --shard-mb MB
+  --seed N      any non-negative integer                                                        [1234]
+  --delta-scale S --noise S --shard-mb MB
   --recipe      ${RECIPE_KINDS.join(' | ')}
                 build experts neuron by neuron from a dense parent, written to --parent-out [DIR-parent]
   --reinit R    re-initialised share (permuted-copy [0.5], split-reinit [0.5]) or noised share (noise-copy [0.5])
@@ -24,10 +25,12 @@ export const SYNTH_USAGE = `moe-inspect synth --family F --out DIR [options]
   --parent-intermediate P                  split-reinit: the parent's intermediate size [2 x I]
   --drift D     training drift: independent noise of relative size D on every expert weight   [0]`;
 
-function int(v: string | undefined, dflt: number, name: string): number {
+function int(v: string | undefined, dflt: number, name: string, min = 1): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new MoeInspectorError('usage', `--${name} must be a positive integer (got "${v}")`);
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < min) {
+    throw new MoeInspectorError('usage', `--${name} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer (got "${v}")`);
+  }
   return n;
 }
 
@@ -91,7 +94,8 @@ export function parseSynthArgs(args: string[]): { out: string; spec: SynthSpec; 
       numExperts: int(v.experts, 8, 'experts'),
       hidden: int(v.hidden, 256, 'hidden'),
       intermediate: int(v.intermediate, 128, 'intermediate'),
-      seed: int(v.seed, 1234, 'seed'),
+      // Any seed is a seed, 0 included.
+      seed: int(v.seed, 1234, 'seed', 0),
       ...(shardMb !== undefined ? { maxShardBytes: Math.floor(shardMb * 1e6) } : {}),
     },
   };
@@ -101,7 +105,7 @@ export async function synthCommand(args: string[]): Promise<number> {
   const { out, spec, parentOut } = parseSynthArgs(args);
   const truth = await generateSyntheticCheckpoint(out, spec, parentOut ? { parentDir: parentOut } : {});
   process.stdout.write(
-    `wrote ${out}: ${spec.family} ${spec.dtype}, ${spec.numExperts} experts, MoE layers ${truth.moeLayers.join(',')}, ` +
+    `wrote ${out}: ${spec.family} ${spec.dtype}, ${spec.numExperts} experts, MoE layers ${truth.moeLayerNames.join(',')}, ` +
       `${truth.files.length} file${truth.files.length === 1 ? '' : 's'}, ${(truth.totalBytes / 1e6).toFixed(1)} MB; ground truth in synth-ground-truth.json${parentOut ? `; dense parent in ${parentOut}` : ''}\n`,
   );
   return 0;

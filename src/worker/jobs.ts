@@ -1,16 +1,14 @@
 /** Maps a typed Job onto engine calls. The only place that wires formats, layouts, numerics and reports together. */
-import { MoeInspectorError } from '../engine/errors';
 import type { Checkpoint } from '../engine/model/checkpoint';
-import { resolveModel, transferStatsOf } from '../engine/model/resolve-model';
+import { resolveModel } from '../engine/model/resolve-model';
 import { resolveMoeModel } from '../engine/layouts';
 import { createComputeBackend, type ComputeBackend } from '../engine/numerics/backend';
-import { analyzeModel } from '../engine/analysis/analyze-model';
 import { buildInfoReport } from '../engine/report/info';
-import { DEFAULT_THRESHOLDS, type AnalysisReport, type LayerAnalysis } from '../engine/report/schema';
-import type { AnalyzeJob, DeviceChoice, Job, JobResult, ModelAccess, Progress } from '../shared/messages';
+import type { LayerAnalysis } from '../engine/report/schema';
+import type { DeviceChoice, Job, JobResult, ModelAccess, Progress } from '../shared/messages';
 import { runOverlayJob } from './overlay-job';
-import { layerProvenance } from '../engine/provenance/layer-provenance';
 import { denseParentOf, type DenseParent } from '../engine/provenance/dense-parent';
+import { runAnalysis } from './analysis-job';
 import { runProvenanceJob } from './provenance-job';
 
 export interface JobContext {
@@ -44,12 +42,16 @@ export async function openModel(spec: string, access: ModelAccess, ctx: JobConte
 export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   switch (job.kind) {
     case 'info':
-      return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, tryResolve(ckpt))) };
-    case 'analyze':
-      return { kind: 'analyze', report: await analyzeOne(job, job.model, 0, ctx) };
+      return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, job.headersOnly ? tryResolve(ckpt) : resolveMoeModel(ckpt))) };
+    case 'analyze': {
+      const report = await runAnalysis(job, job.model, 0, ctx);
+      // Saved to a file: every layer went out as a partial already (see JobResult.layersSent).
+      return job.output ? { kind: 'analyze', report: { ...report, layers: [] }, layersSent: true } : { kind: 'analyze', report };
+    }
     case 'compare': {
-      const a = await analyzeOne(job, job.models[0], 0, ctx);
-      const b = await analyzeOne(job, job.models[1], 1, ctx);
+      // Progress names the model: two models' "layer 0 done" lines would otherwise look alike.
+      const a = await runAnalysis(job, job.models[0], 0, naming(ctx, job.models[0]));
+      const b = await runAnalysis(job, job.models[1], 1, naming(ctx, job.models[1]));
       return { kind: 'compare', report: { schema: 'moe-inspector/compare@1', models: [a, b] } };
     }
     case 'overlay':
@@ -57,6 +59,14 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     case 'provenance':
       return { kind: 'provenance', report: await runProvenanceJob(job, ctx) };
   }
+}
+
+/** The context with every progress message prefixed by the model's short name. */
+function naming(ctx: JobContext, spec: string): JobContext {
+  const trimmed = spec.replace(/[\\/]+$/, '');
+  // A long local path is named by its last component; a hub id (org/name) as written.
+  const name = trimmed.length <= 40 ? trimmed : trimmed.slice(trimmed.search(/[^\\/]*$/));
+  return { ...ctx, onProgress: (p) => ctx.onProgress({ ...p, message: `${name}: ${p.message}` }) };
 }
 
 function tryResolve(ckpt: Checkpoint) {
@@ -80,41 +90,4 @@ export async function withCheckpoint<T>(spec: string, access: ModelAccess, ctx: 
 export async function withParent<T>(spec: string | undefined, access: ModelAccess, ctx: JobContext, fn: (p: DenseParent | undefined, revision: string | null) => Promise<T>): Promise<T> {
   if (spec === undefined) return fn(undefined, null);
   return withCheckpoint(spec, access, ctx, (ckpt) => fn(denseParentOf(ckpt), ckpt.revision));
-}
-
-async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload' | 'parent' | 'provenance' | 'sketchDim'>, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
-  const started = performance.now();
-  const backend = await backendFor(job.device);
-  return withParent(job.parent, job, ctx, (parent) => withCheckpoint(spec, job, ctx, async (ckpt) => {
-    const model = resolveMoeModel(ckpt);
-    const report = await analyzeModel(
-      model,
-      { source: spec, revision: ckpt.revision, sharedExperts: model.layers.some((l) => l.sharedExpertTensors.length > 0) },
-      backend,
-      {
-        layers: job.layers,
-        sampleExperts: job.sampleExperts,
-        thresholds: job.thresholds ?? DEFAULT_THRESHOLDS,
-        fullSpectra: job.fullSpectra === true,
-        signal: ctx.signal,
-        onProgress: ctx.onProgress,
-        onLayer: (l) => ctx.onPartial(modelIndex, l),
-        ...(job.provenance !== false
-          ? { provenance: (layout) => layerProvenance(model, layout, backend, { parent, ...(job.sketchDim ? { sketchDim: job.sketchDim } : {}), signal: ctx.signal, onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: 0, total: 1, message }) }) }
-          : {}),
-      },
-    );
-    if (ctx.signal.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
-    return {
-      ...report,
-      options: { ...report.options, parent: job.parent ?? null, provenance: job.provenance !== false },
-      runtime: {
-        execution_provider: backend.executionProvider,
-        seconds: (performance.now() - started) / 1000,
-        checkpoint_bytes: ckpt.totalBytes,
-        // Hub models only: bytes actually transferred this run (0 when the range cache served all).
-        ...(transferStatsOf(ckpt) ? { bytes_read: transferStatsOf(ckpt)!.bytesFetched } : {}),
-      },
-    };
-  }));
 }

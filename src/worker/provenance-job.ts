@@ -22,11 +22,11 @@ export async function runProvenanceJob(job: ProvenanceJob, ctx: JobContext): Pro
           signal: ctx.signal,
           onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: i, total: layouts.length, message }),
         });
-        layers.push({ layer: layout.layer, ...prov, verdict: decideRecipe({ provenance: prov, signalRankRatio: null }) });
+        layers.push({ layer: layout.layer, name: layout.name, ...prov, verdict: decideRecipe({ provenance: prov, signalRankRatio: null }) });
       }
       return {
         schema: 'moe-inspector/provenance@1',
-        model: { source: job.model, revision: ckpt.revision, family: model.family, num_experts: model.numExperts, moe_layers: model.layers.map((l) => l.layer as number) },
+        model: { source: job.model, revision: ckpt.revision, family: model.family, num_experts: model.numExperts, moe_layers: model.layers.map((l) => l.layer as number), moe_layer_names: model.layers.map((l) => l.name) },
         parent: job.parent !== undefined ? { source: job.parent, revision: parentRevision } : null,
         layers,
         runtime: { execution_provider: backend.executionProvider, seconds: (performance.now() - started) / 1000 },

@@ -3,15 +3,15 @@
  * exactly (biases never folded in), compute the metrics, decide a verdict, and stream the layer out.
  */
 import { MoeInspectorError } from '../errors';
-import { PROJECTIONS, type ExpertMatrix, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
+import { projectionsOf, type ExpertMatrix, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
 import type { ComputeBackend } from '../numerics/backend';
-import { projectionMetrics, type ProjectionMetrics } from '../numerics/projection-metrics';
+import { projectionMetrics, type MetricsTimings, type ProjectionMetrics } from '../numerics/projection-metrics';
 import type { AnalysisReport, LayerAnalysis, ProjectionAnalysis, VerdictThresholds } from '../report/schema';
 import type { LayerSelection, Progress } from '../../shared/messages';
 import { decideVerdict, meanCosineOf, modelVerdict } from './verdict';
 import { sampledExperts, selectLayers } from './layer-selection';
 import { downsampleSpectrum } from './spectrum-sampling';
-import { modelRecipe, withProvenance } from './with-provenance';
+import { withProvenance, withRecipe } from './with-provenance';
 import type { LayerProvenance } from '../report/schema';
 
 export interface AnalyzeOptions {
@@ -22,7 +22,10 @@ export interface AnalyzeOptions {
   readonly fullSpectra?: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: Progress) => void;
-  readonly onLayer?: (layer: LayerAnalysis) => void;
+  /** Called as each layer is done; the next layer starts when it settles (a caller may save the layer first). */
+  readonly onLayer?: (layer: LayerAnalysis) => void | Promise<void>;
+  /** Accumulates where the metrics' time goes (the bench). */
+  readonly timings?: MetricsTimings;
   /** The provenance pass of a layer (src/engine/provenance), run after its spectra; absent: the rank + cosine rule alone. */
   readonly provenance?: (layout: MoeLayerLayout) => Promise<LayerProvenance>;
 }
@@ -31,6 +34,8 @@ export interface ModelSource {
   readonly source: string;
   readonly revision: string | null;
   readonly sharedExperts: boolean;
+  /** The checkpoint's fingerprint (model/fingerprint.ts), recorded so runs can be resumed and merged. */
+  readonly fingerprint?: string;
 }
 
 export async function analyzeModel(
@@ -40,50 +45,56 @@ export async function analyzeModel(
   opts: AnalyzeOptions,
 ): Promise<Omit<AnalysisReport, 'runtime'>> {
   const layers = selectLayers(model, opts.layers);
-  const analyze = sampledExperts(model.numExperts, opts.sampleExperts);
-  const total = layers.length * PROJECTIONS.length;
+  // Experts without a gate (nemotron_h, switch_transformers, nllb_moe) have two projections, not three.
+  const total = layers.reduce((a, l) => a + projectionsOf(l.projections).length, 0);
+  let step = 0;
   const results: LayerAnalysis[] = [];
-  for (const [li, layout] of layers.entries()) {
+  for (const layout of layers) {
     const projections: Partial<Record<Projection, ProjectionAnalysis>> = {};
-    for (const [pi, proj] of PROJECTIONS.entries()) {
-      const step = li * PROJECTIONS.length + pi;
-      const label = `layer ${layout.layer} ${proj}`;
+    for (const proj of projectionsOf(layout.projections)) {
+      const label = `layer ${layout.name} ${proj}`;
       const experts = await readAllExperts(model, layout, proj, opts, (j) =>
         opts.onProgress?.({ stage: 'reading', done: step, total, message: `${label}: reading expert ${j + 1}/${layout.numExperts}` }),
       );
       // reading is done: from here on the time is the metrics' (base, norms, cosine, then spectra)
       opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: base, norms and cosine of ${experts.length} experts` });
       const metrics = await projectionMetrics(backend, experts, {
-        analyze,
+        // Per layer: layer groups may differ in expert count (ernie4_5_vl_moe text vs vision).
+        analyze: sampledExperts(layout.numExperts, opts.sampleExperts),
+        label,
+        timings: opts.timings,
         signal: opts.signal,
         onProgress: (d, t) => opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: spectrum ${d}/${t}` }),
       });
       projections[proj] = toProjectionAnalysis(metrics, opts.fullSpectra === true);
+      step++;
     }
     const layer = withProvenance(layerAnalysis(layout, projections, opts.thresholds), await opts.provenance?.(layout));
     results.push(layer);
-    opts.onLayer?.(layer);
-    opts.onProgress?.({ stage: 'layer-done', done: (li + 1) * PROJECTIONS.length, total, message: `layer ${layout.layer} done` });
+    await opts.onLayer?.(layer);
+    opts.onProgress?.({ stage: 'layer-done', done: step, total, message: `layer ${layout.name} done` });
   }
   return {
     schema: 'moe-inspector/analysis@1',
-    model: {
-      source: src.source,
-      revision: src.revision,
-      family: model.family,
-      num_experts: model.numExperts,
-      moe_layers: model.layers.map((l) => l.layer as number),
-      shared_experts: src.sharedExperts,
-    },
+    model: analysisModelHeader(model, src),
     options: { sample_experts: opts.sampleExperts, thresholds: opts.thresholds },
     verdict: withRecipe(modelVerdict(results.map((l) => l.verdict)), results),
     layers: results,
   };
 }
 
-function withRecipe(v: AnalysisReport['verdict'], layers: LayerAnalysis[]): AnalysisReport['verdict'] {
-  const recipe = modelRecipe({ verdict: v, layers });
-  return recipe ? { ...v, recipe } : v;
+/** The report's `model` block: what was analysed. */
+export function analysisModelHeader(model: MoeModel, src: ModelSource): AnalysisReport['model'] {
+  return {
+    source: src.source,
+    revision: src.revision,
+    family: model.family,
+    num_experts: model.numExperts,
+    moe_layers: model.layers.map((l) => l.layer as number),
+    moe_layer_names: model.layers.map((l) => l.name),
+    shared_experts: src.sharedExperts,
+    ...(src.fingerprint !== undefined ? { fingerprint: src.fingerprint } : {}),
+  };
 }
 
 async function readAllExperts(
@@ -97,7 +108,7 @@ async function readAllExperts(
   for (let j = 0; j < layout.numExperts; j++) {
     if (opts.signal?.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
     onExpert(j);
-    experts.push(await model.readExpert(layout.layer, proj, j));
+    experts.push(await model.readExpert(layout.name, proj, j));
   }
   return experts;
 }
@@ -107,17 +118,22 @@ function layerAnalysis(
   projections: Partial<Record<Projection, ProjectionAnalysis>>,
   thresholds: VerdictThresholds,
 ): LayerAnalysis {
-  const gate = projections.gate;
-  if (!gate) throw new MoeInspectorError('layout', `layer ${layout.layer}: no gate projection to judge`);
+  // The rank test reads the gate; experts without a gate are judged on up (the verdict says so).
+  const rankProjection = projections.gate ? 'gate' : 'up';
+  const primary = projections[rankProjection];
+  if (!primary) throw new MoeInspectorError('layout', `layer ${layout.name}: no gate or up projection to judge`);
   const verdict = decideVerdict(
     {
-      gateRankRatio: gate.rank_ratio,
+      gateRankRatio: primary.rank_ratio,
+      rankProjection,
       meanCosine: meanCosineOf(Object.fromEntries(Object.entries(projections).map(([k, v]) => [k, v.cosine.mean]))),
     },
     thresholds,
   );
   return {
     layer: layout.layer,
+    group: layout.group,
+    name: layout.name,
     verdict,
     projections,
     estimated_overlay_ratio: verdict.type === 'upcycled' ? overlayRatio(layout.numExperts, projections) : null,

@@ -1,6 +1,6 @@
 /**
  * The verdict rule (quoted in the README). Evidence per layer:
- *   r = gate rank_ratio (mean 95%-energy rank of the gate deltas / max_rank)
+ *   r = gate rank_ratio (mean 95%-energy rank of the gate deltas / max_rank); up where the experts have no gate
  *   c = mean over the analysed projections of the mean pairwise cosine of raw expert weights
  * upcycled  iff r < upcycled_max_rank_ratio and c > upcycled_min_cosine
  * native    iff r > native_min_rank_ratio  and c < native_max_cosine
@@ -15,8 +15,11 @@ import type { Projection } from '../layouts/types';
 import type { LayerProvenance, LayerVerdictReport, Verdict, VerdictThresholds } from '../report/schema';
 
 export interface VerdictEvidence {
+  /** rank_ratio of the rank projection (the gate; up where the experts have no gate). */
   readonly gateRankRatio: number;
   readonly meanCosine: number;
+  /** Which projection gateRankRatio is of: 'gate' (default) or 'up' for experts without a gate. */
+  readonly rankProjection?: 'gate' | 'up';
 }
 
 export interface LayerVerdict {
@@ -35,9 +38,11 @@ export function decideVerdict(ev: VerdictEvidence, t: VerdictThresholds): LayerV
   const up = [clip01((t.upcycled_max_rank_ratio - r) / FULL.upRank), clip01((c - t.upcycled_min_cosine) / FULL.upCos)] as const;
   const nat = [clip01((r - t.native_min_rank_ratio) / FULL.natRank), clip01((t.native_max_cosine - c) / FULL.natCos)] as const;
   const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  const rp = ev.rankProjection ?? 'gate';
   const reasons = [
-    `gate rank ratio ${pct(r)} (upcycled < ${pct(t.upcycled_max_rank_ratio)}, native > ${pct(t.native_min_rank_ratio)})`,
+    `${rp} rank ratio ${pct(r)} (upcycled < ${pct(t.upcycled_max_rank_ratio)}, native > ${pct(t.native_min_rank_ratio)})`,
     `mean expert cosine ${c.toFixed(3)} (upcycled > ${t.upcycled_min_cosine}, native < ${t.native_max_cosine})`,
+    ...(rp === 'up' ? ['the experts have no gate projection: the rank test uses up'] : []),
   ];
   if (r < t.upcycled_max_rank_ratio && c > t.upcycled_min_cosine) {
     return { type: 'upcycled', confidence: round3(0.5 + 0.5 * Math.min(...up)), reasons };

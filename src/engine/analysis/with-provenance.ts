@@ -37,3 +37,9 @@ export function modelRecipe(r: Pick<AnalysisReport, 'layers' | 'verdict'>): Reci
   for (const l of r.layers) if (l.verdict.type === r.verdict.type && l.verdict.recipe) counts.set(l.verdict.recipe, (counts.get(l.verdict.recipe) ?? 0) + 1);
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
 }
+
+/** The model verdict with the model's recipe added where the layers carry one (one place: single, resumed and merged runs). */
+export function withRecipe(v: AnalysisReport['verdict'], layers: readonly LayerAnalysis[]): AnalysisReport['verdict'] {
+  const recipe = modelRecipe({ verdict: v, layers });
+  return recipe ? { ...v, recipe } : v;
+}

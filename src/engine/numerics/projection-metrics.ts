@@ -9,13 +9,14 @@
  *     population std over the pairs i < j
  *   norms: Frobenius.
  */
-import { MoeInspectorError } from '../errors';
+import { isMoeInspectorError, MoeInspectorError } from '../errors';
 import type { ExpertMatrix } from '../layouts/types';
 import { ort, type ComputeBackend } from './backend';
 import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
-import { reduceGram } from './gram-spectrum';
-import { deltaGramGemmGraph, rowGramGraph } from './graphs';
+import type { EigenJob } from './eigen-job';
+import { deltaGram, gramInputScale, reduceGram, scaled, unscaleEigenvalues } from './gram-spectrum';
+import { rowGramGraph } from './graphs';
 import type { ElemType } from './onnx/graph';
 import type { ExecutionProvider } from '../report/schema';
 
@@ -65,6 +66,8 @@ export interface MetricsOptions {
   /** Stage-one band width (tuning and tests of the banded path). */
   readonly band?: number;
   readonly timings?: MetricsTimings;
+  /** Names the projection in solver errors (e.g. "layer 3 gate"); the expert index is added. */
+  readonly label?: string;
 }
 
 /** How many reduced experts may wait for the eigen pool: bounds memory (each is a band, n(2b+1) doubles). */
@@ -126,14 +129,20 @@ async function cosineMatrix(backend: ComputeBackend, experts: readonly ExpertMat
   const chunk = Math.max(1, Math.min(n, Math.floor((32 << 20) / (4 * E))));
   const gram = new Float64Array(E * E);
   const x = new Float32Array(E * chunk);
+  // Same scale for every expert (cosines are scale-free): keeps the float32 inner products finite and normal.
+  const scale = gramInputScale(Math.max(...norms));
   for (let c0 = 0; c0 < n; c0 += chunk) {
     throwIfCancelled(signal);
     const c = Math.min(chunk, n - c0);
     const view = c === chunk ? x : new Float32Array(E * c);
-    for (let j = 0; j < E; j++) view.set(experts[j]!.data.subarray(c0, c0 + c), j * c);
+    for (let j = 0; j < E; j++) {
+      const src = experts[j]!.data.subarray(c0, c0 + c);
+      if (scale === 1) view.set(src, j * c);
+      else for (let i = 0; i < c; i++) view[j * c + i] = src[i]! * scale;
+    }
     const out = await backend.run(rowGramGraph('float32'), { X: new ort.Tensor('float32', view, [E, c]) });
     const g = out['G']!.data as Float32Array;
-    for (let i = 0; i < E * E; i++) gram[i]! += g[i]!;
+    for (let i = 0; i < E * E; i++) gram[i]! += g[i]! / (scale * scale);
   }
   const matrix: number[][] = [];
   const pairs: number[] = [];
@@ -152,35 +161,54 @@ async function cosineMatrix(backend: ComputeBackend, experts: readonly ExpertMat
   return { mean, std, matrix };
 }
 
-/** Delta spectra (eigenvalues of the Gram, descending) for the chosen experts: Gram and stage one in ORT here, the rest on the pool. */
-async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMatrix[], base: Float32Array, indices: readonly number[], opts: MetricsOptions): Promise<Float64Array[]> {
+/** A solver failure as the one error a user sees: which layer/projection (the caller's label) and which expert. */
+function solverFailure(label: string | undefined, expert: number, e: unknown): unknown {
+  if (isMoeInspectorError(e)) return e; // cancellation and the like pass through
+  const where = label ? `${label}, expert ${expert}` : `expert ${expert}`;
+  return new MoeInspectorError('numerics', `${where}: the eigenvalue solver failed (${(e as Error).message ?? e})`);
+}
+
+/**
+ * Delta spectra (eigenvalues of the Gram, descending) for the chosen experts: Gram and stage one in
+ * ORT here, the rest on the pool. Each delta is scaled by a power of two when its norm is outside
+ * float32's safe range for a Gram (gramInputScale), and its eigenvalues are scaled back.
+ */
+async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMatrix[], base: Float32Array, indices: readonly number[], deltaNorms: readonly number[], opts: MetricsOptions): Promise<Float64Array[]> {
   const { rows, cols } = experts[0]!;
-  const side = rows <= cols ? 'rows' : 'cols';
   const k = Math.min(rows, cols);
   const type = opts.precision ?? 'float32';
-  const graph = deltaGramGemmGraph(type, side);
-  const baseT = type === 'float32' ? new ort.Tensor('float32', base, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(base), [rows, cols]);
+  const toTensor = (x: Float32Array) => (type === 'float32' ? new ort.Tensor('float32', x, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(x), [rows, cols]));
+  const baseT = toTensor(base);
   const pool = sharedEigenPool();
   const timings = opts.timings;
   const results: Promise<Float64Array>[] = [];
   const waiting = new Set<Promise<unknown>>();
   let done = 0;
-  for (const j of indices) {
+  for (const [i, j] of indices.entries()) {
     throwIfCancelled(opts.signal);
     while (waiting.size >= MAX_WAITING) await Promise.race(waiting);
     const t0 = performance.now();
-    const w = experts[j]!.data;
-    const feed = type === 'float32' ? new ort.Tensor('float32', w, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(w), [rows, cols]);
-    const gram = (await backend.run(graph, { W: feed, base: baseT }))['G']!.data as Float32Array | Float64Array;
-    if (timings) timings.gramMs += performance.now() - t0;
-    const job = await reduceGram(backend, gram, k, type, { band: opts.band, times: timings, signal: opts.signal });
-    const p = pool.solve(job).then((r) => {
-      if (timings) {
-        timings.chaseMs += r.chaseMs;
-        timings.qlMs += r.qlMs;
-      }
-      opts.onProgress?.(++done, indices.length);
-      return r.ev;
+    const scale = type === 'float32' ? gramInputScale(deltaNorms[i]!) : 1;
+    let job: EigenJob;
+    try {
+      const gram = await deltaGram(backend, toTensor(scaled(experts[j]!.data, scale)), scale === 1 ? baseT : toTensor(scaled(base, scale)), rows, cols);
+      if (timings) timings.gramMs += performance.now() - t0;
+      job = await reduceGram(backend, gram, k, type, { band: opts.band, times: timings, signal: opts.signal });
+    } catch (e) {
+      throw solverFailure(opts.label, j, e);
+    }
+    const p = pool.solve(job).then(
+      (r) => {
+        if (timings) {
+          timings.chaseMs += r.chaseMs;
+          timings.qlMs += r.qlMs;
+        }
+        if (!r.ev.every(Number.isFinite)) throw new Error('eigenvalues are not finite');
+        opts.onProgress?.(++done, indices.length);
+        return unscaleEigenvalues(r.ev, scale);
+      },
+    ).catch((e: unknown) => {
+      throw solverFailure(opts.label, j, e);
     });
     const tracked = p.finally(() => waiting.delete(tracked));
     tracked.catch(() => undefined); // failures surface through Promise.all below
@@ -219,7 +247,7 @@ export async function projectionMetrics(backend: ComputeBackend, experts: readon
   t0 = performance.now();
   const cosine = await cosineMatrix(backend, experts, expertNorms, opts.signal);
   if (timings) timings.cosineMs += performance.now() - t0;
-  const eig = await deltaSpectra(backend, experts, base, indices, opts);
+  const eig = await deltaSpectra(backend, experts, base, indices, deltaNorms, opts);
   const singularValues = eig.map((ev) => ev.map((x) => Math.sqrt(Math.max(0, x))));
   const effective = Object.fromEntries(ENERGY_THRESHOLDS.map((t) => [t, eig.map((ev) => effectiveRank(ev, Number(t)))])) as Record<EnergyThreshold, number[]>;
   const sigmaMax = Math.max(0, ...singularValues.map((s) => s[0] ?? 0));

@@ -36,7 +36,7 @@ export async function overlayComputeAndVerify(
   const t0 = performance.now();
   const overlay = await computeLayerOverlay(model, layer, solver, { rule: { kind: 'fixed', ...ranks }, overlayDtype: 'F32', originalBytes: { gate: 0, up: 0, down: 0 } });
   const t1 = performance.now();
-  const hidden = model.layers.find((l) => l.layer === layer)!.projections.gate.shape[1];
+  const hidden = model.layers.find((l) => l.layer === layer)!.projections.up.shape[1];
   const verification = await verifyLayerOverlay(model, overlay, backend, [{ label: 'seeded', batch: seededInputs(hidden) }]);
   const t2 = performance.now();
   return { computeSeconds: (t1 - t0) / 1000, verifySeconds: (t2 - t1) / 1000, verification };

@@ -14,6 +14,7 @@ import { OverlayWriter } from './overlay-store';
 import { energyKept } from './rank-rules';
 import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
 import type { LayerOverlay, OverlayDtype, RankRule } from './types';
+import { gatedProjections } from './gated';
 
 export interface ComputeOptions {
   readonly layers: LayerSelection;
@@ -48,8 +49,8 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
           overlay_bytes: bytes.overlay[p],
           ...spectralErrors(overlay, p),
           output_error: null,
-          shape: layout.projections[p].shape as [number, number],
-          encoding: encodingName(layout.projections[p].encoding),
+          shape: gatedProjections(layout)[p].shape as [number, number],
+          encoding: encodingName(gatedProjections(layout)[p].encoding),
           error_source: 'spectrum',
         };
       }

@@ -92,7 +92,7 @@ class NoiseAccumulator {
     const out: Partial<Record<Projection, { encoding: string; sigma: number | null; edge: number | null }>> = {};
     for (const [p, s] of this.sum) {
       const sigma = s.known ? Math.sqrt(s.v / s.n) : null;
-      out[p] = { encoding: encodingName(layout.projections[p].encoding), sigma, edge: sigma === null ? null : noiseEdge(sigma, s.rows, s.cols, layout.numExperts) };
+      out[p] = { encoding: encodingName(layout.projections[p]!.encoding), sigma, edge: sigma === null ? null : noiseEdge(sigma, s.rows, s.cols, layout.numExperts) };
     }
     return out;
   }
@@ -100,8 +100,9 @@ class NoiseAccumulator {
 
 async function readFfn(model: MoeModel, layout: MoeLayerLayout, j: number, noise: NoiseAccumulator | null): Promise<FfnMatrices> {
   const read = async (p: Projection) => {
-    const m = await model.readExpert(layout.layer, p, j);
-    noise?.add(p, m.data, m.rows, m.cols, layout.projections[p].encoding);
+    // By name: in models with layer groups a bare index is ambiguous (encoder.1 / decoder.1).
+    const m = await model.readExpert(layout.name, p, j);
+    noise?.add(p, m.data, m.rows, m.cols, layout.projections[p]!.encoding);
     return m;
   };
   const gate = layout.projections.gate ? await read('gate') : null;
@@ -114,7 +115,7 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
   const alpha = opts.alpha ?? DEFAULT_ALPHA;
   let k = opts.sketchDim ?? 0; // set from the first expert's size when not given
   const budget = opts.heldBytes ?? DEFAULT_HELD;
-  const say = (m: string): void => opts.onProgress?.(`layer ${layout.layer} provenance: ${m}`);
+  const say = (m: string): void => opts.onProgress?.(`layer ${layout.name} provenance: ${m}`);
   const noise = new NoiseAccumulator();
   let reads = 0;
 
@@ -129,7 +130,7 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
   for (let j = 0; j < E; j++) {
     throwIfCancelled(opts.signal);
     say(`expert ${j + 1}/${E}`);
-    const n = neuronMatrix(await readFfn(model, layout, j, noise), `layer ${layout.layer} expert ${j}`);
+    const n = neuronMatrix(await readFfn(model, layout, j, noise), `layer ${layout.name} expert ${j}`);
     reads++;
     if (j === 0) {
       dim = n.dim;
@@ -161,7 +162,7 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
     for (let a = a0; a < Math.min(E, a0 + blockSize); a++) {
       let n = held.get(a);
       if (!n) {
-        n = neuronMatrix(await readFfn(model, layout, a, null), `layer ${layout.layer} expert ${a}`);
+        n = neuronMatrix(await readFfn(model, layout, a, null), `layer ${layout.name} expert ${a}`);
         reads++;
       }
       block.set(a, n);
@@ -172,7 +173,7 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
       say(`pairs with expert ${b + 1}/${E}`);
       let nb = block.get(b);
       if (!nb) {
-        nb = neuronMatrix(await readFfn(model, layout, b, null), `layer ${layout.layer} expert ${b}`);
+        nb = neuronMatrix(await readFfn(model, layout, b, null), `layer ${layout.name} expert ${b}`);
         reads++;
       }
       for (const [a, na] of block) {

@@ -123,6 +123,10 @@ export interface ParentProvenance {
 
 export interface LayerAnalysis {
   readonly layer: number;
+  /** The layer group: null in a single stack; "encoder" / "decoder"; "vision" (the vision experts of a VL MoE). */
+  readonly group: string | null;
+  /** "5", or "encoder.1" / "decoder.1" / "vision.5": unique within the model, what --layers accepts. */
+  readonly name: string;
   readonly verdict: LayerVerdictReport;
   readonly projections: Readonly<Partial<Record<Projection, ProjectionAnalysis>>>;
   /** sum(E*m*n) / (sum(m*n) + sum(E*r95*(m+n))) over projections: base counted. Where upcycled, else null. */
@@ -133,6 +137,37 @@ export interface LayerAnalysis {
   readonly signal_rank?: Readonly<Partial<Record<Projection, { readonly edge: number | null; readonly per_expert: readonly number[]; readonly mean: number; readonly ratio: number }>>>;
 }
 
+/**
+ * Where a run stands. `running`: a run is writing the file, or died without a trace (a crash, a kill);
+ * `interrupted`: the run stopped (Ctrl-C, cancel, an error) after saving what it finished;
+ * `complete`: every planned layer is done; `partial`: merged from parts that do not cover the plan.
+ * Everything but `complete` can be continued with `--resume`.
+ */
+export type RunState = 'running' | 'interrupted' | 'complete' | 'partial';
+
+export interface RunStatus {
+  readonly state: RunState;
+  /** The layers this run (or shard) set out to do, in model order. */
+  readonly layers_planned: readonly (number | string)[];
+  /** The layers whose results are in the report, in model order. */
+  readonly layers_done: readonly (number | string)[];
+}
+
+/** Which program wrote a report: a resume or merge refuses to mix versions. */
+export interface ProgramInfo {
+  readonly name: string;
+  readonly version: string;
+}
+
+/** One shard report that went into a merged report. */
+export interface MergedPart {
+  readonly file: string;
+  readonly layers: readonly (number | string)[];
+  readonly shard: { readonly index: number; readonly count: number } | null;
+  readonly execution_provider: ExecutionProvider;
+  readonly seconds: number;
+}
+
 export interface AnalysisReport {
   readonly schema: 'moe-inspector/analysis@1';
   readonly model: {
@@ -141,25 +176,53 @@ export interface AnalysisReport {
     readonly family: string;
     readonly num_experts: number;
     readonly moe_layers: readonly number[];
+    /** Names of the MoE layers (see LayerAnalysis.name), in moe_layers' order. */
+    readonly moe_layer_names: readonly string[];
     readonly shared_experts: boolean;
+    /** sha256 of the checkpoint's config, shard headers and sizes (plus a sample of expert bytes where there is no revision). */
+    readonly fingerprint?: string;
   };
   readonly runtime: {
     readonly execution_provider: ExecutionProvider;
     readonly seconds: number;
     readonly bytes_read?: number;
     readonly checkpoint_bytes?: number;
+    /** Every provider that computed a layer of this report (resumed and merged runs may use several). */
+    readonly execution_providers?: readonly ExecutionProvider[];
   };
-  readonly options: { readonly sample_experts: number | null; readonly thresholds: VerdictThresholds; readonly parent?: string | null; readonly provenance?: boolean };
+  readonly options: {
+    readonly sample_experts: number | null;
+    readonly thresholds: VerdictThresholds;
+    // --- added with resumable and sharded runs (optional, additive) ---
+    readonly full_spectra?: boolean;
+    /** The layer selection as given: "first", "all" or the list. */
+    readonly layers?: 'first' | 'all' | readonly (number | string)[];
+    /** --shard i/N (i 0-based), or null. */
+    readonly shard?: { readonly index: number; readonly count: number } | null;
+    // --- added by provenance (optional, additive) ---
+    /** The dense parent given with --parent, or null. */
+    readonly parent?: string | null;
+    /** Whether the neuron-matching pass ran (--no-provenance: false). */
+    readonly provenance?: boolean;
+    /** Sketch dimension of neuron matching (--sketch-dim), where the pass ran. */
+    readonly sketch_dim?: number;
+  };
   readonly verdict: { readonly type: Verdict; readonly confidence: number; readonly recipe?: Recipe };
   readonly layers: readonly LayerAnalysis[];
+  // --- added with resumable and sharded runs (optional, additive) ---
+  readonly status?: RunStatus;
+  readonly program?: ProgramInfo;
+  /** Present on the output of `moe-inspect merge`: the parts it was made of. */
+  readonly merged_from?: readonly MergedPart[];
 }
 
 /** `moe-inspect provenance`: neuron-matched provenance of every selected layer alone. */
 export interface ProvenanceReport {
   readonly schema: 'moe-inspector/provenance@1';
-  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string; readonly num_experts: number; readonly moe_layers: readonly number[] };
+  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string; readonly num_experts: number; readonly moe_layers: readonly number[]; readonly moe_layer_names?: readonly string[] };
   readonly parent: { readonly source: string; readonly revision: string | null } | null;
-  readonly layers: readonly (LayerProvenance & { readonly layer: number; readonly verdict: LayerVerdictReport })[];
+  /** `name` as in LayerAnalysis: "5", or "encoder.1" in models with layer groups. */
+  readonly layers: readonly (LayerProvenance & { readonly layer: number; readonly name?: string; readonly verdict: LayerVerdictReport })[];
   readonly runtime: { readonly execution_provider: ExecutionProvider; readonly seconds: number };
 }
 
@@ -213,7 +276,7 @@ export interface OverlayOutputError {
 
 export interface OverlayReport {
   readonly schema: 'moe-inspector/overlay@1';
-  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string };
+  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string; readonly fingerprint?: string };
   readonly mode: 'compute' | 'verify' | 'estimate';
   readonly layers: readonly {
     readonly layer: number;
@@ -261,7 +324,10 @@ export interface OverlayReport {
   };
   /** Compute --save: where the overlay went. */
   readonly saved?: { readonly dir: string; readonly files: readonly string[] };
-  readonly runtime?: { readonly execution_provider: ExecutionProvider; readonly seconds: number };
+  readonly runtime?: { readonly execution_provider: ExecutionProvider; readonly seconds: number; readonly execution_providers?: readonly ExecutionProvider[] };
+  /** estimate: where the run stands (see AnalysisReport.status). */
+  readonly status?: RunStatus;
+  readonly program?: ProgramInfo;
 }
 
 export interface InfoReport {
@@ -272,12 +338,29 @@ export interface InfoReport {
   readonly num_experts: number;
   readonly num_layers: number | null;
   readonly moe_layers: readonly number[];
-  readonly projections: Readonly<Record<Projection, { readonly shape: readonly [number, number]; readonly encoding: string }>>;
+  /** Names of the MoE layers, in moe_layers' order: "5", or "encoder.1" / "decoder.1" / "vision.5" in grouped models. */
+  readonly moe_layer_names: readonly string[];
+  /** Per layer group (group null: the single stack or the text experts). */
+  readonly layer_groups: readonly InfoLayerGroup[];
+  /** Of the first MoE layer; `gate` is absent for experts without a gate projection. */
+  readonly projections: InfoProjections;
   readonly shared_experts: { readonly present: boolean; readonly tensors: number };
   readonly dtypes: Readonly<Record<string, { readonly tensors: number; readonly bytes: number }>>;
   readonly parameters: { readonly total: number; readonly routed_experts: number; readonly other: number };
   readonly files: readonly { readonly name: string; readonly bytes: number }[];
   readonly total_bytes: number;
-  /** Present when no MoE layout could be resolved (e.g. code 'not-moe'); the MoE fields are then empty. */
+  /**
+   * Only with `info --headers-only` (without it such a model is an error, exit 1): why no MoE layout
+   * could be resolved (code 'not-moe' or 'layout', and the message `analyze` gives); the MoE fields are then empty.
+   */
   readonly moe_error?: { readonly code: string; readonly message: string };
+}
+
+export type InfoProjections = Readonly<Partial<Record<Projection, { readonly shape: readonly [number, number]; readonly encoding: string }>>>;
+
+export interface InfoLayerGroup {
+  readonly group: string | null;
+  readonly num_experts: number;
+  readonly moe_layers: readonly number[];
+  readonly projections: InfoProjections;
 }

@@ -21,20 +21,23 @@ export async function writeDenseParent(dir: string, m: SyntheticModel): Promise<
   const seed = (spec.seed ?? 1234) ^ 0x5eed;
   const layers = spec.numLayers;
   let intermediate = spec.intermediate;
+  // One dense stack: the parent of the first group's layers (the text experts, or the encoder of an encoder-decoder).
+  const group = m.units[0]?.group ?? null;
+  const moeLayers = m.moeLayersOf(group);
   const plans: TensorPlan[] = [randomPlan('model.embed_tokens.weight', [64, H], dtype, seed, 1)];
   for (let l = 0; l < layers; l++) {
     const pre = `model.layers.${l}.`;
     plans.push(onesPlan(`${pre}input_layernorm.weight`, H, dtype), onesPlan(`${pre}post_attention_layernorm.weight`, H, dtype));
     for (const p of ['q', 'k', 'v', 'o']) plans.push(randomPlan(`${pre}self_attn.${p}_proj.weight`, [H, H], dtype, seed, 1 / Math.sqrt(H)));
-    const rl = m.moeLayers.includes(l) ? m.recipeLayer(l) : null;
+    const rl = moeLayers.includes(l) ? m.recipeLayer(l, group) : null;
     const P = rl?.parentIntermediate ?? spec.intermediate;
-    if (rl && l === m.moeLayers[0]) intermediate = P;
+    if (rl && l === moeLayers[0]) intermediate = P;
     for (const p of PROJECTIONS) {
       const shape = p === 'down' ? [H, P] : [P, H];
       const name = `${pre}mlp.${NAMES[p]}.weight`;
       plans.push(
         rl
-          ? { name, dtype, shape, produce: async (sink) => sink(encodePlain(m.recipeLayer(l)!.parent(p), dtype).bytes) }
+          ? { name, dtype, shape, produce: async (sink) => sink(encodePlain(m.recipeLayer(l, group)!.parent(p), dtype).bytes) }
           : randomPlan(name, shape, dtype, seed, 1 / Math.sqrt(p === 'down' ? P : H)),
       );
     }
