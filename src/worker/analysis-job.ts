@@ -17,7 +17,7 @@ import { DEFAULT_THRESHOLDS, type AnalysisReport, type LayerAnalysis, type RunSt
 import { PROGRAM } from '../engine/version';
 import type { AnalyzeJob } from '../shared/messages';
 import { layerProvenance } from '../engine/provenance/layer-provenance';
-import type { DenseParent } from '../engine/provenance/dense-parent';
+import { parentOfLayer, type DenseParent } from '../engine/provenance/dense-parent';
 import type { ComputeBackend } from '../engine/numerics/backend';
 import type { MoeLayerLayout } from '../engine/layouts/types';
 import { backendFor, withCheckpoint, withParent, type JobContext } from './jobs';
@@ -80,7 +80,7 @@ export async function runAnalysis(job: AnalysisRequest, spec: string, modelIndex
 function provenancePass(job: AnalysisRequest, model: MoeModel, backend: ComputeBackend, parent: DenseParent | undefined, ctx: JobContext) {
   return (layout: MoeLayerLayout) =>
     layerProvenance(model, layout, backend, {
-      parent,
+      parent: parentOfLayer(parent, model, layout),
       ...(job.sketchDim ? { sketchDim: job.sketchDim } : {}),
       signal: ctx.signal,
       onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: 0, total: 1, message }),

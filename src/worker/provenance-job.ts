@@ -3,6 +3,7 @@ import { resolveMoeModel } from '../engine/layouts';
 import { selectLayers } from '../engine/analysis/layer-selection';
 import { decideRecipe } from '../engine/analysis/verdict';
 import { layerProvenance } from '../engine/provenance/layer-provenance';
+import { parentOfLayer } from '../engine/provenance/dense-parent';
 import type { ProvenanceReport } from '../engine/report/schema';
 import type { ProvenanceJob } from '../shared/messages';
 import { backendFor, withCheckpoint, withParent, type JobContext } from './jobs';
@@ -17,7 +18,7 @@ export async function runProvenanceJob(job: ProvenanceJob, ctx: JobContext): Pro
       const layers: ProvenanceReport['layers'][number][] = [];
       for (const [i, layout] of layouts.entries()) {
         const prov = await layerProvenance(model, layout, backend, {
-          parent,
+          parent: parentOfLayer(parent, model, layout),
           ...(job.sketchDim ? { sketchDim: job.sketchDim } : {}),
           signal: ctx.signal,
           onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: i, total: layouts.length, message }),

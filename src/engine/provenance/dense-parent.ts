@@ -59,3 +59,12 @@ export function denseParentOf(ckpt: Checkpoint): DenseParent {
     },
   };
 }
+
+/**
+ * The parent a layer is matched against: a dense parent is one stack of layers, so it stands for the
+ * model's first layer group only (the single stack, the text experts of a vision-language MoE, or the
+ * encoder); layers of the other groups (decoder, vision) are matched among their own experts.
+ */
+export function parentOfLayer(parent: DenseParent | undefined, model: { readonly layers: readonly { readonly group: string | null }[] }, layout: { readonly group: string | null }): DenseParent | undefined {
+  return parent && layout.group === (model.layers[0]?.group ?? null) ? parent : undefined;
+}

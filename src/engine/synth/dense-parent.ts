@@ -10,7 +10,6 @@ import { encodePlain } from './encode-matrix';
 import { AUX_DTYPE, onesPlan, randomPlan, writeAtomic } from './plans';
 import { writeSafetensors, type TensorPlan } from './safetensors-writer';
 import type { SyntheticModel } from './generate';
-import { PROJECTIONS } from '../layouts/types';
 
 const NAMES = { gate: 'gate_proj', up: 'up_proj', down: 'down_proj' } as const;
 
@@ -32,7 +31,8 @@ export async function writeDenseParent(dir: string, m: SyntheticModel): Promise<
     const rl = moeLayers.includes(l) ? m.recipeLayer(l, group) : null;
     const P = rl?.parentIntermediate ?? spec.intermediate;
     if (rl && l === moeLayers[0]) intermediate = P;
-    for (const p of PROJECTIONS) {
+    // Gateless experts (switch_transformers, nemotron_h, nllb_moe) get a gateless parent: up_proj + down_proj.
+    for (const p of m.projections) {
       const shape = p === 'down' ? [H, P] : [P, H];
       const name = `${pre}mlp.${NAMES[p]}.weight`;
       plans.push(
@@ -53,7 +53,7 @@ export async function writeDenseParent(dir: string, m: SyntheticModel): Promise<
     num_hidden_layers: layers,
     num_attention_heads: 1,
     num_key_value_heads: 1,
-    hidden_act: 'silu',
+    hidden_act: m.projections.includes('gate') ? 'silu' : 'relu',
     vocab_size: 64,
   };
   await writeAtomic(join(dir, 'config.json'), JSON.stringify(config, null, 2));
