@@ -43,8 +43,10 @@ describe('the six new layouts through the worker, against the generator\'s groun
     await rm(root, { recursive: true, force: true });
   });
 
+  // The rank + cosine rule alone (its reasons are checked): provenance in gateless and grouped layers
+  // is tested in test/provenance/groups-gateless.test.ts.
   async function analyze(dir: string, layers: LayerSelection = { kind: 'all' }): Promise<AnalysisReport> {
-    const r = await client.run({ kind: 'analyze', model: dir, layers, sampleExperts: null, device: 'cpu' });
+    const r = await client.run({ kind: 'analyze', model: dir, layers, sampleExperts: null, device: 'cpu', provenance: false });
     assert.equal(r.kind, 'analyze');
     return (r as { report: AnalysisReport }).report;
   }

@@ -36,8 +36,12 @@ describe('CLI: whole-model runs saved after every layer, --resume', function () 
     assert.deepEqual(full.status, { state: 'complete', layers_planned: [0, 1, 2, 3, 4, 5], layers_done: [0, 1, 2, 3, 4, 5] });
     assert.deepEqual(full.program, { name: 'moe-inspector', version: pkg.version });
     assert.match(full.model.fingerprint!, /^sha256:[0-9a-f]{64}$/);
-    assert.deepEqual(full.options, { sample_experts: null, thresholds: full.options.thresholds, full_spectra: false, layers: 'all', shard: null });
-    assert.deepEqual(full.layers.map((l) => l.verdict.type), ['upcycled', 'native', 'upcycled', 'uncertain', 'native', 'upcycled']);
+    assert.deepEqual(full.options, { sample_experts: null, thresholds: full.options.thresholds, full_spectra: false, layers: 'all', shard: null, parent: null, provenance: true });
+    // The rank + cosine rule cannot decide the partial layer 3; neuron matching (on by default) finds the upcycled half.
+    assert.deepEqual(full.layers.map((l) => l.verdict.rank_cosine_rule?.type), ['upcycled', 'native', 'upcycled', 'uncertain', 'native', 'upcycled']);
+    assert.deepEqual(full.layers.map((l) => l.verdict.type), ['upcycled', 'native', 'upcycled', 'upcycled', 'native', 'upcycled']);
+    assert.equal(full.layers[3]!.verdict.recipe, 'partial');
+    assert.deepEqual(full.layers[3]!.verdict.upcycled_experts, [0, 1, 2, 3]);
   });
 
   it('Ctrl-C after the first layer keeps it, a crash keeps what was done, --resume ends equal to the uninterrupted run', async () => {
@@ -104,6 +108,7 @@ describe('CLI: whole-model runs saved after every layer, --resume', function () 
       ['another layer selection', () => ['-m', model, '--layers', '0-3', '--resume'], /option layers "all" \(in the file\) vs \[0,1,2,3\] \(now\)/],
       ['a shard', () => ['-m', model, '--shard', '0/2', '--resume'], /option shard null \(in the file\) vs \{"index":0,"count":2\} \(now\)/],
       ['several at once', () => ['-m', model, '--layers', 'all', '--resume', '--sample-experts', '4', '--full-spectra'], /option full_spectra .*; option sample_experts /],
+      ['--no-provenance', () => ['-m', model, '--layers', 'all', '--resume', '--no-provenance'], /option provenance true \(in the file\) vs false \(now\)/],
       ['another model with the same shapes', () => ['-m', other, '--layers', 'all', '--resume'], /model fingerprint differs: the checkpoint's config, tensor headers or sizes are not the same/],
       ['--resume without -o', () => ['-m', model, '--resume', '--no-output'], /--resume continues the run saved in the -o file: give -o FILE/],
     ];
