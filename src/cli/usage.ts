@@ -51,6 +51,7 @@ ${MODEL}`;
 
 const PROVENANCE_OPTIONS = `  --parent DENSE          the dense model the MoE may have been upcycled from (path or hub id): every
                           expert's neurons are matched against the parent FFN of the same layer
+                          (with layer groups: the first group's layers, e.g. encoder.N)
   --sketch-dim K          sketch dimension of neuron matching, 8..4096 (default: 256, smaller for very
                           large layers)`;
 
