@@ -79,6 +79,7 @@ describe('provenance: gateless experts and layer groups (switch_transformers, ne
       assert.deepEqual(truthGroups(t), [[0, 2], [1, 3]]);
       assert.equal(l.verdict.type, 'upcycled', `${l.name}: ${l.verdict.reasons.join('; ')}`);
       assert.equal(l.verdict.recipe, 'split');
+      assert.ok(l.verdict.reasons.some((x) => x.startsWith('the experts have no gate projection')), `${l.name}: the verdict says the experts have no gate`);
       // The dense parent is one stack: it stands for the encoder (the model's first group), not the decoder.
       if (i === 0) {
         const pp = p.parent!;

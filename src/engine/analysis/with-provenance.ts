@@ -27,7 +27,10 @@ export function withProvenance(layer: LayerAnalysis, prov: LayerProvenance | und
   if (!prov) return layer;
   const signal = signalRanks(layer, prov);
   const ratio = (signal.gate ?? signal.up)?.ratio ?? null;
-  const verdict = decideRecipe({ provenance: prov, rule: layer.verdict, signalRankRatio: ratio });
+  const decided = decideRecipe({ provenance: prov, rule: layer.verdict, signalRankRatio: ratio });
+  // Experts without a gate: say so in the verdict's own words, as the rank/cosine rule does.
+  const gateless = layer.projections.gate === undefined ? ['the experts have no gate projection: neurons are (up row, down column) and the rank tests use up'] : [];
+  const verdict = { ...decided, reasons: [...decided.reasons, ...gateless] };
   return { ...layer, verdict, provenance: prov, signal_rank: signal };
 }
 
