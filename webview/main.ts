@@ -10,7 +10,7 @@
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import embed, { type Result } from 'vega-embed';
 import { expressionInterpreter } from 'vega-interpreter';
-import { applyUpdate, isSavedPanel, layersOf, type FromPanel, type PanelState, type SavedPanel, type ToPanel } from '../src/extension/panel-protocol';
+import { applyUpdate, layerRefOf, layersOf, savedPanelOf, type FromPanel, type LayerRef, type PanelState, type SavedPanel, type ToPanel } from '../src/extension/panel-protocol';
 import type { LayerAnalysis } from '../src/engine/report/schema';
 import type { LayerSummary } from '../src/shared/report-summary';
 import { errorAdvice, errorTitle } from '../src/extension/error-words';
@@ -36,11 +36,11 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
 const post = (m: FromPanel) => vscode.postMessage(m);
-const restored: SavedPanel | null = isSavedPanel(vscode.getState()) ? (vscode.getState() as SavedPanel) : null;
+const restored: SavedPanel | null = savedPanelOf(vscode.getState());
 
 let state: PanelState | null = null;
 /** Drill-down: which model's which layer (compare: either model). */
-let selected: { model: number; layer: number } | null = restored?.selected ?? null;
+let selected: { model: number; layer: LayerRef } | null = restored?.selected ?? null;
 /** Full layers fetched for the drill-down (only the selected ones are kept). */
 const loaded = new Map<string, LayerAnalysis | { error: string }>();
 /** View choices that are not part of the report. */
@@ -61,13 +61,13 @@ const allViews = new Map<string, Result>();
 /** Heatmaps drawn on a plain canvas (too big for vega to draw quickly), with their specs for SVG export. */
 const canvases = new Map<string, { canvas: HTMLCanvasElement; spec: ChartSpec }>();
 
-function onCanvasClick(c: ChartSpec, row: number, col: number): void {
+function onCanvasClick(c: ChartSpec, row: number | string, col: number): void {
   const model = c.id.startsWith('b-') ? 1 : 0;
-  if (c.click === 'layer-expert') selectLayer(model, row, col);
+  if (c.click === 'layer-expert') selectLayer(model, String(row), col);
   else if (c.click === 'expert') selectExpert(col);
 }
 
-const layerKey = (model: number, layer: number) => `${model}:${layer}`;
+const loadedKey = (model: number, layer: LayerRef) => `${model}:${layer}`;
 /** A layer was just chosen: scroll to its drill-down again once its data arrived. */
 let scrollOnLoad = false;
 /** When the last layer was asked for, and how long its data took to arrive (shown as data-load-ms: diagnostics and the E2E's timings). */
@@ -139,8 +139,8 @@ function wireClick(c: ChartSpec, result: Result): void {
   result.view.addEventListener('click', (_e, item) => {
     const d = (item as { datum?: Record<string, unknown> } | null | undefined)?.datum;
     if (!d) return;
-    if (c.click === 'layer' && typeof d['layer'] === 'number') selectLayer(model, d['layer']);
-    if (c.click === 'layer-expert' && typeof d['layer'] === 'number') selectLayer(model, d['layer'], typeof d['expert'] === 'number' ? d['expert'] : null);
+    if (c.click === 'layer' && typeof d['layer'] === 'string') selectLayer(model, d['layer']);
+    if (c.click === 'layer-expert' && typeof d['layer'] === 'string') selectLayer(model, d['layer'], typeof d['expert'] === 'number' ? d['expert'] : null);
     if (c.click === 'expert') {
       const e = d['expert'] ?? d['i'];
       if (typeof e === 'number') selectExpert(e);
@@ -172,14 +172,14 @@ async function exportChart(id: string, format: 'svg' | 'png'): Promise<void> {
 
 // ---------------------------------------------------------------- selection
 
-function selectLayer(model: number, layer: number | null, expert: number | null = null): void {
+function selectLayer(model: number, layer: LayerRef | null, expert: number | null = null): void {
   if (!state) return;
   selected = layer === null ? null : { model, layer };
   ui.expert = expert;
   post({ type: 'selectLayer', model, layer });
   saveState();
-  for (const k of [...loaded.keys()]) if (!selected || k !== layerKey(selected.model, selected.layer)) loaded.delete(k);
-  if (selected && !loaded.has(layerKey(model, selected.layer))) {
+  for (const k of [...loaded.keys()]) if (!selected || k !== loadedKey(selected.model, selected.layer)) loaded.delete(k);
+  if (selected && !loaded.has(loadedKey(model, selected.layer))) {
     scrollOnLoad = true;
     loadAsked = performance.now();
     post({ type: 'loadLayer', model, layer: selected.layer });
@@ -323,9 +323,9 @@ function layerTableSection(s: PanelState, i: number): HTMLElement {
       id: i === 0 ? 'layer-table' : `layer-table-${i}`,
       columns: layerColumns(),
       rows: layers,
-      rowKey: (l) => String(l.layer),
-      selected: selected && selected.model === i ? String(selected.layer) : null,
-      onSelect: (l) => selectLayer(i, l.layer),
+      rowKey: layerRefOf,
+      selected: selected && selected.model === i ? selected.layer : null,
+      onSelect: (l) => selectLayer(i, layerRefOf(l)),
       sort: ui.layerSort,
       onSort: (x) => { ui.layerSort = x; renderTables(); },
     }),
@@ -353,7 +353,7 @@ function drilldownSection(s: PanelState): HTMLElement {
   const sec = el('section', { id: 'drilldown', class: 'drilldown', 'data-load-ms': String(lastLoadMs) });
   if (!selected) return sec;
   const { model, layer } = selected;
-  const summary = layersOf(s, model).find((l) => l.layer === layer);
+  const summary = layersOf(s, model).find((l) => layerRefOf(l) === layer);
   if (!summary) return sec;
   const title = el('h3', { id: 'drilldown-title', tabindex: '-1' }, `${isCompare(s) ? `${'AB'[model]}: ` : ''}Layer ${layer} — ${summary.verdict.type} (${Math.round(summary.verdict.confidence * 100)}%)`);
   const bar = el('div', { class: 'drill-bar' });
@@ -361,7 +361,7 @@ function drilldownSection(s: PanelState): HTMLElement {
     if (!summary.projections[p]) continue;
     bar.append(button(p, () => { ui.proj = p; renderDrilldown(false); }, { id: `proj-${p}`, class: p === ui.proj ? 'toggle on' : 'toggle', 'aria-pressed': String(p === ui.proj) }));
   }
-  if (isCompare(s) && layersOf(s, 1 - model).some((l) => l.layer === layer)) bar.append(button(`Same layer in ${'AB'[1 - model]}`, () => selectLayer(1 - model, layer), { id: 'other-model', class: 'secondary' }));
+  if (isCompare(s) && layersOf(s, 1 - model).some((l) => layerRefOf(l) === layer)) bar.append(button(`Same layer in ${'AB'[1 - model]}`, () => selectLayer(1 - model, layer), { id: 'other-model', class: 'secondary' }));
   bar.append(button('Close layer', () => selectLayer(model, null), { id: 'close-layer', class: 'secondary' }));
   sec.append(el('div', { class: 'drill-head' }, title, bar));
   sec.append(el('ul', { class: 'reasons' }, ...summary.verdict.reasons.map((r) => el('li', {}, r))));
@@ -375,7 +375,7 @@ function drilldownSection(s: PanelState): HTMLElement {
     expertTable(a, extras),
     helpNote('r90/r95/r99: how many singular values of the expert\'s delta (expert − mean expert) hold 90/95/99% of its energy. Click a row to highlight that expert in every chart; click a header to sort.'),
   );
-  const full = loaded.get(layerKey(model, layer));
+  const full = loaded.get(loadedKey(model, layer));
   if (!full) {
     sec.append(el('p', { class: 'loading', id: 'drill-loading' }, 'Loading the layer\'s spectra and cosine matrix…'));
     return sec;
@@ -459,9 +459,9 @@ async function exportHtml(s: PanelState): Promise<void> {
 
 /** For the HTML export: one layer's full data, fetched and not kept. */
 const pendingFetch = new Map<string, (l: LayerAnalysis | null) => void>();
-function fetchLayer(model: number, layer: number): Promise<LayerAnalysis | null> {
+function fetchLayer(model: number, layer: LayerRef): Promise<LayerAnalysis | null> {
   return new Promise((resolve) => {
-    pendingFetch.set(layerKey(model, layer), resolve);
+    pendingFetch.set(loadedKey(model, layer), resolve);
     post({ type: 'loadLayer', model, layer });
   });
 }
@@ -564,7 +564,7 @@ function renderAll(): void {
 }
 
 function onLayerData(m: Extract<ToPanel, { type: 'layerData' }>): void {
-  const key = layerKey(m.model, m.layer);
+  const key = loadedKey(m.model, m.layer);
   let parsed: LayerAnalysis | { error: string };
   try {
     parsed = m.json !== null ? (JSON.parse(m.json) as LayerAnalysis) : { error: m.error ?? 'The layer could not be read.' };
@@ -576,7 +576,7 @@ function onLayerData(m: Extract<ToPanel, { type: 'layerData' }>): void {
     pendingFetch.delete(key);
     waiting('error' in parsed ? null : parsed);
   }
-  if (selected && layerKey(selected.model, selected.layer) === key) {
+  if (selected && loadedKey(selected.model, selected.layer) === key) {
     lastLoadMs = Math.round(performance.now() - loadAsked);
     loaded.set(key, parsed);
     // the section grew: bring its top into view again if the user just chose this layer
@@ -602,7 +602,7 @@ window.addEventListener('message', (ev: MessageEvent<ToPanel>) => {
       renderAll();
       // results of a run started from the overlay form: show them where the user is looking
       if (overlayArrived && ui.overlay.mode !== undefined) document.getElementById('overlay-results')?.scrollIntoView({ block: 'start' });
-      if (selected && !loaded.has(layerKey(selected.model, selected.layer))) post({ type: 'loadLayer', model: selected.model, layer: selected.layer });
+      if (selected && !loaded.has(loadedKey(selected.model, selected.layer))) post({ type: 'loadLayer', model: selected.model, layer: selected.layer });
       return;
     }
     case 'update':
