@@ -21,7 +21,7 @@ import { standaloneHtml } from './report-export';
 import { button, el, helpNote, select } from './dom';
 import { sortableTable, toCsv } from './table';
 import { allExpertRows, expertColumns, expertCsvColumns, layerColumns, layerCsvColumns } from './columns';
-import { expertRows, extent, extraExpertLists, extraScalars, PROJECTIONS, projectionsOf, type Proj, type ProjectionSummary } from './stats';
+import { expertRows, extent, extraExpertLists, extraScalars, PROJECTIONS, projectionsOf, shownProjection, type Proj, type ProjectionSummary } from './stats';
 import { clusterOrder } from './cluster';
 import { overlaySection, type OverlayUi } from './overlay-view';
 import { drawCanvasHeatmap } from './canvas-heatmap';
@@ -303,11 +303,12 @@ function expertsOverviewSection(s: PanelState, i: number): HTMLElement {
   if (layers.length === 0) return sec;
   const prefix = isCompare(s) ? `${'ab'[i]}-` : '';
   const sel = selected && selected.model === i ? ui.expert : null;
-  const c = expertsHeatmap(layers, ui.expertProj, ui.expertMetric, currentTheme(), `${prefix}experts`, sel);
+  const proj = shownProjection(layers, ui.expertProj);
+  const c = expertsHeatmap(layers, proj, ui.expertMetric, currentTheme(), `${prefix}experts`, sel);
   const box = chartBox(c);
   box.querySelector('.chart-head')!.prepend(
     select(`experts-metric-${i}`, Object.entries(EXPERT_METRICS), ui.expertMetric, (v) => { ui.expertMetric = v as ExpertMetric; renderExpertsOverview(); }, 'show'),
-    select(`experts-proj-${i}`, PROJECTIONS.map((p) => [p, p]), ui.expertProj, (v) => { ui.expertProj = v as Proj; renderExpertsOverview(); }, 'of'),
+    select(`experts-proj-${i}`, PROJECTIONS.map((p) => [p, p]), proj, (v) => { ui.expertProj = v as Proj; renderExpertsOverview(); }, 'of'),
   );
   sec.append(box);
   void drawCharts(`experts-overview-${i}`, sec, [c]);

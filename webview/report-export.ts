@@ -14,7 +14,7 @@ import { modelFacts, overlayLine, verdictEvidence, verdictHeadline } from './sum
 import type { LayerAnalysis } from '../src/engine/report/schema';
 import type { ReportSummary } from '../src/shared/report-summary';
 import { layerRefOf, layersOf, type LayerRef, type PanelState } from '../src/extension/panel-protocol';
-import { PROJECTIONS } from './stats';
+import { PROJECTIONS, shownProjection } from './stats';
 
 const EXPORT_WIDTH = 760;
 
@@ -64,7 +64,7 @@ export async function standaloneHtml(s: PanelState, fetchLayer: (model: number, 
     const layers = layersOf(s, i);
     if (m.report) body.push(reportSection(m.report, s));
     const prefix = s.models.length > 1 ? `${'ab'[i]}-` : '';
-    body.push(await chartsHtml([overviewHeatmap(layers, rankMetric(s.thresholds), t, `${prefix}rank-ratio`), overviewHeatmap(layers, cosineMetric(s.thresholds), t, `${prefix}cosine`), expertsHeatmap(layers, 'gate', 'delta_norm', t, `${prefix}experts`, null)]));
+    body.push(await chartsHtml([overviewHeatmap(layers, rankMetric(s.thresholds), t, `${prefix}rank-ratio`), overviewHeatmap(layers, cosineMetric(s.thresholds), t, `${prefix}cosine`), expertsHeatmap(layers, shownProjection(layers, 'gate'), 'delta_norm', t, `${prefix}experts`, null)]));
     for (const l of layers) {
       const full = await fetchLayer(i, layerRefOf(l));
       body.push(`<h3>Layer ${esc(layerRefOf(l))}</h3><ul>${l.verdict.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>`);

@@ -6,7 +6,7 @@ import type { OverlayReport, VerdictThresholds } from '../src/engine/report/sche
 import type { LayerLike } from '../src/engine/report/layer-id';
 import { compareLayers, layerRefOf } from '../src/extension/panel-protocol';
 import type { LayerSummary, ReportSummary } from '../src/shared/report-summary';
-import { meanCosine } from './stats';
+import { meanCosine, rankProjection } from './stats';
 
 export const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 
@@ -44,10 +44,11 @@ export function verdictEvidence(layers: readonly LayerSummary[], th: VerdictThre
   const out: string[] = [];
   const groups = (['upcycled', 'native', 'uncertain'] as const).map((v) => ({ v, ls: layers.filter((l) => l.verdict.type === v) })).filter((g) => g.ls.length > 0);
   for (const { v, ls } of groups) {
-    const r = mean(ls.flatMap((l) => (l.projections.gate ? [l.projections.gate.rank_ratio] : [])));
+    const rp = [...new Set(ls.map(rankProjection))].join('/');
+    const r = mean(ls.flatMap((l) => { const a = l.projections[rankProjection(l)]; return a ? [a.rank_ratio] : []; }));
     const c = mean(ls.flatMap((l) => { const x = meanCosine(l); return x === null ? [] : [x]; }));
     const which = ls.length === layers.length ? (layers.length === 1 ? 'The analysed layer' : `All ${layers.length} analysed layers`) : `${ls.length} of ${layers.length} layers (${layerList(ls)})`;
-    const nums = `gate rank ratio ${pct(r)} on average, mean expert cosine ${fmtCosine(c)}`;
+    const nums = `${rp} rank ratio ${pct(r)} on average, mean expert cosine ${fmtCosine(c)}`;
     if (v === 'upcycled')
       out.push(`${which} look copied from one dense FFN: the experts differ from their mean by low-rank deltas and stay alike (${nums}; upcycled needs rank ratio < ${pct(th.upcycled_max_rank_ratio, 0)} and cosine > ${th.upcycled_min_cosine}).`);
     else if (v === 'native')
