@@ -73,6 +73,14 @@ let scrollOnLoad = false;
 /** When the last layer was asked for, and how long its data took to arrive (shown as data-load-ms: diagnostics and the E2E's timings). */
 let loadAsked = 0;
 let lastLoadMs = 0;
+/**
+ * Diagnostics of a drill-down's time (read by the E2E): how long the click waited for the page's
+ * thread (input lag), and how many overview redraws ran between the click and the drill-down drawn.
+ */
+let lastInputLag = 0;
+let overviewRedraws = 0;
+let redrawsAtSelect = 0;
+document.addEventListener('click', (e) => { lastInputLag = Math.max(0, performance.now() - e.timeStamp); }, true);
 
 function saveState(): void {
   if (!state) return;
@@ -89,6 +97,7 @@ async function drawCharts(section: string, host: HTMLElement, charts: readonly C
   const views: Result[] = [];
   sectionViews.set(section, views);
   host.dataset['drawn'] = '';
+  const drawStart = performance.now();
   // callers build a section and attach it right after this call: draw once it is in the page
   await Promise.resolve();
   for (const [k, c] of charts.entries()) {
@@ -129,6 +138,9 @@ async function drawCharts(section: string, host: HTMLElement, charts: readonly C
     if (c.click) wireClick(c, result);
   }
   if (sectionSeq.get(section) === seq) {
+    // wall time of the whole section (its charts' own ms plus anything that ran in between)
+    host.dataset['wallMs'] = String(Math.round(performance.now() - drawStart));
+    if (section === 'drilldown') host.dataset['overviewRedraws'] = String(overviewRedraws - redrawsAtSelect);
     host.dataset['drawn'] = String(seq);
     document.body.dataset['rendered'] = String(Number(document.body.dataset['rendered'] || 0) + 1);
   }
@@ -176,6 +188,7 @@ function selectLayer(model: number, layer: LayerRef | null, expert: number | nul
   if (!state) return;
   selected = layer === null ? null : { model, layer };
   ui.expert = expert;
+  redrawsAtSelect = overviewRedraws;
   post({ type: 'selectLayer', model, layer });
   saveState();
   for (const k of [...loaded.keys()]) if (!selected || k !== loadedKey(selected.model, selected.layer)) loaded.delete(k);
@@ -351,7 +364,7 @@ function differenceSection(s: PanelState): HTMLElement {
 }
 
 function drilldownSection(s: PanelState): HTMLElement {
-  const sec = el('section', { id: 'drilldown', class: 'drilldown', 'data-load-ms': String(lastLoadMs) });
+  const sec = el('section', { id: 'drilldown', class: 'drilldown', 'data-load-ms': String(lastLoadMs), 'data-input-lag-ms': String(Math.round(lastInputLag)) });
   if (!selected) return sec;
   const { model, layer } = selected;
   const summary = layersOf(s, model).find((l) => layerRefOf(l) === layer);
@@ -497,6 +510,7 @@ function renderModels(): void {
   // the charts draw asynchronously: their cost is measured when the overview's sections report drawn
   void Promise.resolve().then(() => waitDrawn(['overview-0', 'experts-overview-0']).then(() => (lastModelsCost = performance.now() - started)));
   lastModelsRender = Date.now();
+  overviewRedraws++;
   const host = document.getElementById('models');
   if (!host) return;
   const cols = state.models.map((_, i) => modelColumn(state!, i));
