@@ -10,18 +10,18 @@ import { scheme } from 'vega';
 import { el } from './dom';
 
 export interface CanvasHeatmap {
-  readonly rows: readonly number[]; // row keys, top to bottom
+  readonly rows: readonly (number | string)[]; // row keys, top to bottom (layers: their refs, "encoder.1")
   readonly cols: readonly number[]; // column keys, left to right
   readonly rowTitle: string;
   readonly colTitle: string;
-  readonly value: (row: number, col: number) => number | undefined;
+  readonly value: (row: number | string, col: number) => number | undefined;
   readonly domain: readonly [number, number];
   readonly valueLabel: string;
   readonly format: (v: number) => string;
   /** Square cells (E x E matrix) or stretched to the width. */
   readonly square: boolean;
-  readonly highlight: { readonly col?: number; readonly row?: number } | null;
-  readonly onClick?: (row: number, col: number) => void;
+  readonly highlight: { readonly col?: number; readonly row?: number | string } | null;
+  readonly onClick?: (row: number | string, col: number) => void;
 }
 
 const LEFT = 44;

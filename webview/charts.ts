@@ -12,6 +12,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { LayerAnalysis, OverlayReport, VerdictThresholds } from '../src/engine/report/schema';
 import type { LayerSummary } from '../src/shared/report-summary';
+import { compareLayers, layerRefOf } from '../src/extension/panel-protocol';
 import { expertIds, extent, PROJECTIONS, type Proj } from './stats';
 import type { CanvasHeatmap } from './canvas-heatmap';
 
@@ -154,18 +155,34 @@ export function rangePercentFormat([lo, hi]: [number, number]): string {
 const fmtPct = (x: number) => `${+(x * 100).toFixed(2)}%`;
 
 /**
+ * A chart's layer axis: the layers in model order (groups first: encoder before decoder), the field
+ * each datum carries (the layer's ref, "5" or "encoder.1": indices repeat across groups) and the
+ * axis labels. Thinning labels to every 4th index reads the number; grouped names are thinned by
+ * vega's overlap rule instead, and slanted since they are long.
+ */
+function layerAxis(layers: readonly LayerSummary[]): { ordered: LayerSummary[]; order: string[]; labels: (thin: boolean, angle?: number) => Record<string, unknown> } {
+  const ordered = [...layers].sort(compareLayers);
+  const order = [...new Set(ordered.map(layerRefOf))];
+  const grouped = ordered.some((l) => layerRefOf(l) !== String(l.layer));
+  const labels = (thin: boolean, angle?: number): Record<string, unknown> => {
+    const a = grouped ? { labelAngle: -40, labelOverlap: 'parity' } : angle !== undefined ? { labelAngle: angle } : {};
+    return thin && !grouped ? { labelExpr: 'datum.value % 4 === 0 ? datum.label : ""', ...a } : a;
+  };
+  return { ordered, order, labels };
+}
+
+/**
  * Layers x projections heatmap of one statistic, coloured over the data's own range, with a strip
  * below that places every value on an axis holding the verdict thresholds as labelled rules: the
  * colour scale is the data's, the thresholds say where the verdict lines lie relative to it.
  * `domain` (compare: both models' values) overrides the data's own range.
  */
 export function overviewHeatmap(layers: readonly LayerSummary[], m: OverviewMetric, t: ChartTheme, id: string, domain?: [number, number]): ChartSpec {
-  const values = [...layers]
-    .sort((a, b) => a.layer - b.layer)
-    .flatMap((l) => PROJECTIONS.flatMap((p) => {
-      const v = m.get(l, p);
-      return v === null || !Number.isFinite(v) ? [] : [{ layer: l.layer, projection: p, value: v, verdict: l.verdict.type }];
-    }));
+  const axis = layerAxis(layers);
+  const values = axis.ordered.flatMap((l) => PROJECTIONS.flatMap((p) => {
+    const v = m.get(l, p);
+    return v === null || !Number.isFinite(v) ? [] : [{ layer: layerRefOf(l), projection: p, value: v, verdict: l.verdict.type }];
+  }));
   const dom = domain ?? extent(values.map((v) => v.value));
   const log = m.log === true && dom[0] > 0 && dom[1] / dom[0] > 8;
   // the strip's axis holds the data and the thresholds, so the reader sees how far the data lie from them
@@ -192,7 +209,7 @@ export function overviewHeatmap(layers: readonly LayerSummary[], m: OverviewMetr
         height: 3 * 22,
         mark: { type: 'rect', cursor: 'pointer', stroke: t.background === 'transparent' ? null : t.background, strokeWidth: 0.5 },
         encoding: {
-          x: { field: 'layer', type: 'ordinal', title: 'MoE layer', axis: nLayers > 40 ? { labelExpr: 'datum.value % 4 === 0 ? datum.label : ""', labelAngle: 0 } : { labelAngle: 0 } },
+          x: { field: 'layer', type: 'ordinal', sort: axis.order, title: 'MoE layer', axis: axis.labels(nLayers > 40, 0) },
           y: { field: 'projection', type: 'nominal', sort: [...PROJECTIONS], title: null },
           color,
           tooltip,
@@ -246,8 +263,8 @@ export const EXPERT_METRICS: Readonly<Record<ExpertMetric, string>> = { delta_no
 
 /** Layers x experts heatmap of one per-expert statistic of one projection. */
 export function expertsHeatmap(layers: readonly LayerSummary[], proj: Proj, metric: ExpertMetric, t: ChartTheme, id: string, selected: number | null): ChartSpec {
-  const values = [...layers]
-    .sort((a, b) => a.layer - b.layer)
+  const axis = layerAxis(layers);
+  const values = axis.ordered
     .flatMap((l) => {
       const a = l.projections[proj];
       if (!a) return [];
@@ -255,7 +272,7 @@ export function expertsHeatmap(layers: readonly LayerSummary[], proj: Proj, metr
         const w = a.expert_norms[j] ?? NaN;
         const d = a.delta_norms[j] ?? NaN;
         const v = metric === 'delta_norm' ? d : metric === 'r95' ? (a.effective_rank['0.95'][j] ?? NaN) : w > 0 ? d / w : NaN;
-        return { layer: l.layer, expert: e, value: v };
+        return { layer: layerRefOf(l), expert: e, value: v };
       });
     })
     .filter((v) => Number.isFinite(v.value));
@@ -273,7 +290,7 @@ export function expertsHeatmap(layers: readonly LayerSummary[], proj: Proj, metr
             cols: [...new Set(values.map((v) => v.expert))].sort((a, b) => a - b),
             rowTitle: 'layer',
             colTitle: 'expert',
-            value: (r: number, c: number) => byCell.get(`${r}:${c}`),
+            value: (r: number | string, c: number) => byCell.get(`${r}:${c}`),
             domain: dom,
             valueLabel: EXPERT_METRICS[metric],
             format: fmt,
@@ -300,7 +317,7 @@ export function expertsHeatmap(layers: readonly LayerSummary[], proj: Proj, metr
           mark: { type: 'rect', cursor: 'pointer' },
           encoding: {
             x: { field: 'expert', type: 'ordinal', title: 'expert', axis: nExperts > 32 ? { labelExpr: 'datum.value % 16 === 0 ? datum.label : ""', labelAngle: 0 } : { labelAngle: 0 } },
-            y: { field: 'layer', type: 'ordinal', title: 'MoE layer', axis: nLayers > 24 ? { labelExpr: 'datum.value % 4 === 0 ? datum.label : ""' } : {} },
+            y: { field: 'layer', type: 'ordinal', sort: axis.order, title: 'MoE layer', axis: axis.labels(nLayers > 24) },
             color: { field: 'value', type: 'quantitative', title: null, scale: { scheme: 'viridis', domain: extent(values.map((v) => v.value)) }, legend: { format: metric === 'r95' ? 'd' : rangeFormat(extent(values.map((v) => v.value))), gradientLength: 90 } },
             tooltip: [{ field: 'layer', type: 'ordinal' }, { field: 'expert', type: 'ordinal' }, { field: 'value', type: 'quantitative', format: '.4g', title: EXPERT_METRICS[metric] }],
           },
@@ -315,17 +332,18 @@ export function expertsHeatmap(layers: readonly LayerSummary[], proj: Proj, metr
 
 /** Compare: B − A per layer and projection for rank ratio and cosine, on one zero line. */
 export function differenceChart(a: readonly LayerSummary[], b: readonly LayerSummary[], t: ChartTheme): ChartSpec {
-  const byLayer = new Map(a.map((l) => [l.layer, l]));
-  const values = b.flatMap((lb) => {
-    const la = byLayer.get(lb.layer);
+  const byLayer = new Map(a.map((l) => [layerRefOf(l), l]));
+  const axis = layerAxis(b);
+  const values = axis.ordered.flatMap((lb) => {
+    const la = byLayer.get(layerRefOf(lb));
     if (!la) return [];
     return PROJECTIONS.flatMap((p) => {
       const pa = la.projections[p];
       const pb = lb.projections[p];
       if (!pa || !pb) return [];
       return [
-        { layer: lb.layer, projection: p, statistic: 'rank ratio', diff: pb.rank_ratio - pa.rank_ratio, a: pa.rank_ratio, b: pb.rank_ratio },
-        { layer: lb.layer, projection: p, statistic: 'mean cosine', diff: pb.cosine.mean - pa.cosine.mean, a: pa.cosine.mean, b: pb.cosine.mean },
+        { layer: layerRefOf(lb), projection: p, statistic: 'rank ratio', diff: pb.rank_ratio - pa.rank_ratio, a: pa.rank_ratio, b: pb.rank_ratio },
+        { layer: layerRefOf(lb), projection: p, statistic: 'mean cosine', diff: pb.cosine.mean - pa.cosine.mean, a: pa.cosine.mean, b: pb.cosine.mean },
       ];
     });
   });
@@ -348,7 +366,7 @@ export function differenceChart(a: readonly LayerSummary[], b: readonly LayerSum
           {
             mark: { type: 'bar' },
             encoding: {
-              x: { field: 'layer', type: 'ordinal', title: 'MoE layer', axis: { labelAngle: 0 } },
+              x: { field: 'layer', type: 'ordinal', sort: axis.order, title: 'MoE layer', axis: axis.labels(false, 0) },
               xOffset: { field: 'projection', sort: [...PROJECTIONS] },
               y: { field: 'diff', type: 'quantitative', title: 'B − A' },
               color: { field: 'projection', type: 'nominal', scale: projScale(), title: 'projection' },
@@ -400,8 +418,8 @@ export function spectrumChart(layer: LayerAnalysis, proj: Proj, t: ChartTheme, s
   const y = { field: 'sigma', type: 'quantitative' as const, title: 'singular value σ_k', scale: { type: 'log' as const, domain: [ymin / 2, ymax * 1.5], nice: false } };
   const dim = selected !== null;
   return {
-    id: `${prefix}spectrum-${layer.layer}-${proj}`,
-    title: `Layer ${layer.layer} ${proj}: singular values of expert deltas`,
+    id: `${prefix}spectrum-${layerRefOf(layer)}-${proj}`,
+    title: `Layer ${layerRefOf(layer)} ${proj}: singular values of expert deltas`,
     dataMarks: ids.length,
     markClass: 'mark-line',
     renderer: manyPoints || ids.length > 32 ? 'canvas' : 'svg',
@@ -490,7 +508,7 @@ export function cosineHeatmap(layer: LayerAnalysis, proj: Proj, t: ChartTheme, o
             cols: sort,
             rowTitle: 'expert',
             colTitle: 'expert',
-            value: (r: number, c: number) => byPair.get(`${r}:${c}`),
+            value: (r: number | string, c: number) => byPair.get(`${r}:${c}`),
             domain: dom,
             valueLabel: 'cosine',
             format: (v: number) => v.toFixed(Math.max(3, digits)),
@@ -499,8 +517,8 @@ export function cosineHeatmap(layer: LayerAnalysis, proj: Proj, t: ChartTheme, o
           },
         }
       : {}),
-    id: `${prefix}heatmap-${layer.layer}-${proj}`,
-    title: `Layer ${layer.layer} ${proj}: expert cosine similarity${order ? ' (grouped by clusters)' : ''}`,
+    id: `${prefix}heatmap-${layerRefOf(layer)}-${proj}`,
+    title: `Layer ${layerRefOf(layer)} ${proj}: expert cosine similarity${order ? ' (grouped by clusters)' : ''}`,
     dataMarks: values.length,
     markClass: 'mark-rect',
     renderer: values.length > CANVAS_ABOVE / 4 ? 'canvas' : 'svg',
@@ -543,8 +561,8 @@ export function normsChart(layer: LayerSummary, proj: Proj, t: ChartTheme, selec
     ...a.delta_norms.map((n, j) => ({ expert: ids[j] ?? j, kind: 'delta', norm: n })),
   ];
   return {
-    id: `${prefix}norms-${layer.layer}-${proj}`,
-    title: `Layer ${layer.layer} ${proj}: expert norms`,
+    id: `${prefix}norms-${layerRefOf(layer)}-${proj}`,
+    title: `Layer ${layerRefOf(layer)} ${proj}: expert norms`,
     dataMarks: values.length,
     markClass: 'mark-rect',
     click: 'expert',

@@ -1,11 +1,18 @@
 /** The columns of the panel's tables (and so of their CSV exports). */
 import type { LayerSummary } from '../src/shared/report-summary';
+import { compareLayers, layerRefOf } from '../src/extension/panel-protocol';
 import type { Column } from './table';
 import { fmtCosine } from './summary';
 import { expertRows, extraExpertLists, meanCosine, PROJECTIONS, projectionsOf, type ExpertRow, type Proj } from './stats';
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : '—');
 const num = (x: number, d = 4) => (Number.isFinite(x) ? x.toPrecision(d) : '—');
+
+/** The layer cell: its index in a single stack (sorts as a number), its name in a group ("decoder.1"). */
+function layerCell(l: LayerSummary): number | string {
+  const ref = layerRefOf(l);
+  return ref === String(l.layer) ? l.layer : ref;
+}
 
 export function layerColumns(): Column<LayerSummary>[] {
   const rank = (p: Proj): Column<LayerSummary> => ({
@@ -16,7 +23,7 @@ export function layerColumns(): Column<LayerSummary>[] {
     format: (l) => pct(l.projections[p]?.rank_ratio ?? NaN),
   });
   return [
-    { key: 'layer', label: 'layer', help: 'Decoder layer index as the checkpoint numbers it', value: (l) => l.layer },
+    { key: 'layer', label: 'layer', help: 'Decoder layer index as the checkpoint numbers it; in models with layer groups, the group and index (encoder.1, decoder.1, vision.5)', value: layerCell },
     { key: 'verdict', label: 'verdict', help: 'upcycled / native / uncertain for this layer', value: (l) => l.verdict.type },
     { key: 'confidence', label: 'conf.', help: 'Confidence of the layer verdict (see README, Verdict rule)', value: (l) => l.verdict.confidence, format: (l) => `${Math.round(l.verdict.confidence * 100)}%` },
     ...PROJECTIONS.map(rank),
@@ -40,18 +47,18 @@ export function expertColumns(extraNames: readonly string[]): Column<ExpertRow>[
 
 /** Every expert of every layer and projection, for the CSV export. */
 export interface ExpertCsvRow extends ExpertRow {
-  readonly layer: number;
+  readonly layer: number | string;
   readonly projection: Proj;
 }
 
 export function allExpertRows(layers: readonly LayerSummary[]): { rows: ExpertCsvRow[]; extras: string[] } {
   const extras = new Set<string>();
   const rows = [...layers]
-    .sort((a, b) => a.layer - b.layer)
+    .sort(compareLayers)
     .flatMap((l) =>
       projectionsOf(l).flatMap(([p, a]) => {
         for (const k of Object.keys(extraExpertLists(a))) extras.add(k);
-        return expertRows(a).map((r) => ({ ...r, layer: l.layer, projection: p }));
+        return expertRows(a).map((r) => ({ ...r, layer: layerCell(l), projection: p }));
       }),
     );
   return { rows, extras: [...extras] };

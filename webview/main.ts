@@ -10,7 +10,7 @@
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import embed, { type Result } from 'vega-embed';
 import { expressionInterpreter } from 'vega-interpreter';
-import { applyUpdate, isSavedPanel, layersOf, type FromPanel, type PanelState, type SavedPanel, type ToPanel } from '../src/extension/panel-protocol';
+import { applyUpdate, layerRefOf, layersOf, savedPanelOf, type FromPanel, type LayerRef, type PanelState, type SavedPanel, type ToPanel } from '../src/extension/panel-protocol';
 import type { LayerAnalysis } from '../src/engine/report/schema';
 import type { LayerSummary } from '../src/shared/report-summary';
 import { errorAdvice, errorTitle } from '../src/extension/error-words';
@@ -21,7 +21,7 @@ import { standaloneHtml } from './report-export';
 import { button, el, helpNote, select } from './dom';
 import { sortableTable, toCsv } from './table';
 import { allExpertRows, expertColumns, expertCsvColumns, layerColumns, layerCsvColumns } from './columns';
-import { expertRows, extent, extraExpertLists, extraScalars, PROJECTIONS, projectionsOf, type Proj, type ProjectionSummary } from './stats';
+import { expertRows, extent, extraExpertLists, extraScalars, PROJECTIONS, projectionsOf, shownProjection, type Proj, type ProjectionSummary } from './stats';
 import { clusterOrder } from './cluster';
 import { overlaySection, type OverlayUi } from './overlay-view';
 import { drawCanvasHeatmap } from './canvas-heatmap';
@@ -36,11 +36,11 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
 const post = (m: FromPanel) => vscode.postMessage(m);
-const restored: SavedPanel | null = isSavedPanel(vscode.getState()) ? (vscode.getState() as SavedPanel) : null;
+const restored: SavedPanel | null = savedPanelOf(vscode.getState());
 
 let state: PanelState | null = null;
 /** Drill-down: which model's which layer (compare: either model). */
-let selected: { model: number; layer: number } | null = restored?.selected ?? null;
+let selected: { model: number; layer: LayerRef } | null = restored?.selected ?? null;
 /** Full layers fetched for the drill-down (only the selected ones are kept). */
 const loaded = new Map<string, LayerAnalysis | { error: string }>();
 /** View choices that are not part of the report. */
@@ -61,18 +61,26 @@ const allViews = new Map<string, Result>();
 /** Heatmaps drawn on a plain canvas (too big for vega to draw quickly), with their specs for SVG export. */
 const canvases = new Map<string, { canvas: HTMLCanvasElement; spec: ChartSpec }>();
 
-function onCanvasClick(c: ChartSpec, row: number, col: number): void {
+function onCanvasClick(c: ChartSpec, row: number | string, col: number): void {
   const model = c.id.startsWith('b-') ? 1 : 0;
-  if (c.click === 'layer-expert') selectLayer(model, row, col);
+  if (c.click === 'layer-expert') selectLayer(model, String(row), col);
   else if (c.click === 'expert') selectExpert(col);
 }
 
-const layerKey = (model: number, layer: number) => `${model}:${layer}`;
+const loadedKey = (model: number, layer: LayerRef) => `${model}:${layer}`;
 /** A layer was just chosen: scroll to its drill-down again once its data arrived. */
 let scrollOnLoad = false;
 /** When the last layer was asked for, and how long its data took to arrive (shown as data-load-ms: diagnostics and the E2E's timings). */
 let loadAsked = 0;
 let lastLoadMs = 0;
+/**
+ * Diagnostics of a drill-down's time (read by the E2E): how long the click waited for the page's
+ * thread (input lag), and how many overview redraws ran between the click and the drill-down drawn.
+ */
+let lastInputLag = 0;
+let overviewRedraws = 0;
+let redrawsAtSelect = 0;
+document.addEventListener('click', (e) => { lastInputLag = Math.max(0, performance.now() - e.timeStamp); }, true);
 
 function saveState(): void {
   if (!state) return;
@@ -89,6 +97,7 @@ async function drawCharts(section: string, host: HTMLElement, charts: readonly C
   const views: Result[] = [];
   sectionViews.set(section, views);
   host.dataset['drawn'] = '';
+  const drawStart = performance.now();
   // callers build a section and attach it right after this call: draw once it is in the page
   await Promise.resolve();
   for (const [k, c] of charts.entries()) {
@@ -129,6 +138,9 @@ async function drawCharts(section: string, host: HTMLElement, charts: readonly C
     if (c.click) wireClick(c, result);
   }
   if (sectionSeq.get(section) === seq) {
+    // wall time of the whole section (its charts' own ms plus anything that ran in between)
+    host.dataset['wallMs'] = String(Math.round(performance.now() - drawStart));
+    if (section === 'drilldown') host.dataset['overviewRedraws'] = String(overviewRedraws - redrawsAtSelect);
     host.dataset['drawn'] = String(seq);
     document.body.dataset['rendered'] = String(Number(document.body.dataset['rendered'] || 0) + 1);
   }
@@ -139,8 +151,8 @@ function wireClick(c: ChartSpec, result: Result): void {
   result.view.addEventListener('click', (_e, item) => {
     const d = (item as { datum?: Record<string, unknown> } | null | undefined)?.datum;
     if (!d) return;
-    if (c.click === 'layer' && typeof d['layer'] === 'number') selectLayer(model, d['layer']);
-    if (c.click === 'layer-expert' && typeof d['layer'] === 'number') selectLayer(model, d['layer'], typeof d['expert'] === 'number' ? d['expert'] : null);
+    if (c.click === 'layer' && typeof d['layer'] === 'string') selectLayer(model, d['layer']);
+    if (c.click === 'layer-expert' && typeof d['layer'] === 'string') selectLayer(model, d['layer'], typeof d['expert'] === 'number' ? d['expert'] : null);
     if (c.click === 'expert') {
       const e = d['expert'] ?? d['i'];
       if (typeof e === 'number') selectExpert(e);
@@ -172,14 +184,15 @@ async function exportChart(id: string, format: 'svg' | 'png'): Promise<void> {
 
 // ---------------------------------------------------------------- selection
 
-function selectLayer(model: number, layer: number | null, expert: number | null = null): void {
+function selectLayer(model: number, layer: LayerRef | null, expert: number | null = null): void {
   if (!state) return;
   selected = layer === null ? null : { model, layer };
   ui.expert = expert;
+  redrawsAtSelect = overviewRedraws;
   post({ type: 'selectLayer', model, layer });
   saveState();
-  for (const k of [...loaded.keys()]) if (!selected || k !== layerKey(selected.model, selected.layer)) loaded.delete(k);
-  if (selected && !loaded.has(layerKey(model, selected.layer))) {
+  for (const k of [...loaded.keys()]) if (!selected || k !== loadedKey(selected.model, selected.layer)) loaded.delete(k);
+  if (selected && !loaded.has(loadedKey(model, selected.layer))) {
     scrollOnLoad = true;
     loadAsked = performance.now();
     post({ type: 'loadLayer', model, layer: selected.layer });
@@ -303,11 +316,12 @@ function expertsOverviewSection(s: PanelState, i: number): HTMLElement {
   if (layers.length === 0) return sec;
   const prefix = isCompare(s) ? `${'ab'[i]}-` : '';
   const sel = selected && selected.model === i ? ui.expert : null;
-  const c = expertsHeatmap(layers, ui.expertProj, ui.expertMetric, currentTheme(), `${prefix}experts`, sel);
+  const proj = shownProjection(layers, ui.expertProj);
+  const c = expertsHeatmap(layers, proj, ui.expertMetric, currentTheme(), `${prefix}experts`, sel);
   const box = chartBox(c);
   box.querySelector('.chart-head')!.prepend(
     select(`experts-metric-${i}`, Object.entries(EXPERT_METRICS), ui.expertMetric, (v) => { ui.expertMetric = v as ExpertMetric; renderExpertsOverview(); }, 'show'),
-    select(`experts-proj-${i}`, PROJECTIONS.map((p) => [p, p]), ui.expertProj, (v) => { ui.expertProj = v as Proj; renderExpertsOverview(); }, 'of'),
+    select(`experts-proj-${i}`, PROJECTIONS.map((p) => [p, p]), proj, (v) => { ui.expertProj = v as Proj; renderExpertsOverview(); }, 'of'),
   );
   sec.append(box);
   void drawCharts(`experts-overview-${i}`, sec, [c]);
@@ -323,9 +337,9 @@ function layerTableSection(s: PanelState, i: number): HTMLElement {
       id: i === 0 ? 'layer-table' : `layer-table-${i}`,
       columns: layerColumns(),
       rows: layers,
-      rowKey: (l) => String(l.layer),
-      selected: selected && selected.model === i ? String(selected.layer) : null,
-      onSelect: (l) => selectLayer(i, l.layer),
+      rowKey: layerRefOf,
+      selected: selected && selected.model === i ? selected.layer : null,
+      onSelect: (l) => selectLayer(i, layerRefOf(l)),
       sort: ui.layerSort,
       onSort: (x) => { ui.layerSort = x; renderTables(); },
     }),
@@ -350,10 +364,10 @@ function differenceSection(s: PanelState): HTMLElement {
 }
 
 function drilldownSection(s: PanelState): HTMLElement {
-  const sec = el('section', { id: 'drilldown', class: 'drilldown', 'data-load-ms': String(lastLoadMs) });
+  const sec = el('section', { id: 'drilldown', class: 'drilldown', 'data-load-ms': String(lastLoadMs), 'data-input-lag-ms': String(Math.round(lastInputLag)) });
   if (!selected) return sec;
   const { model, layer } = selected;
-  const summary = layersOf(s, model).find((l) => l.layer === layer);
+  const summary = layersOf(s, model).find((l) => layerRefOf(l) === layer);
   if (!summary) return sec;
   const title = el('h3', { id: 'drilldown-title', tabindex: '-1' }, `${isCompare(s) ? `${'AB'[model]}: ` : ''}Layer ${layer} — ${summary.verdict.type} (${Math.round(summary.verdict.confidence * 100)}%)`);
   const bar = el('div', { class: 'drill-bar' });
@@ -361,7 +375,7 @@ function drilldownSection(s: PanelState): HTMLElement {
     if (!summary.projections[p]) continue;
     bar.append(button(p, () => { ui.proj = p; renderDrilldown(false); }, { id: `proj-${p}`, class: p === ui.proj ? 'toggle on' : 'toggle', 'aria-pressed': String(p === ui.proj) }));
   }
-  if (isCompare(s) && layersOf(s, 1 - model).some((l) => l.layer === layer)) bar.append(button(`Same layer in ${'AB'[1 - model]}`, () => selectLayer(1 - model, layer), { id: 'other-model', class: 'secondary' }));
+  if (isCompare(s) && layersOf(s, 1 - model).some((l) => layerRefOf(l) === layer)) bar.append(button(`Same layer in ${'AB'[1 - model]}`, () => selectLayer(1 - model, layer), { id: 'other-model', class: 'secondary' }));
   bar.append(button('Close layer', () => selectLayer(model, null), { id: 'close-layer', class: 'secondary' }));
   sec.append(el('div', { class: 'drill-head' }, title, bar));
   sec.append(el('ul', { class: 'reasons' }, ...summary.verdict.reasons.map((r) => el('li', {}, r))));
@@ -375,7 +389,7 @@ function drilldownSection(s: PanelState): HTMLElement {
     expertTable(a, extras),
     helpNote('r90/r95/r99: how many singular values of the expert\'s delta (expert − mean expert) hold 90/95/99% of its energy. Click a row to highlight that expert in every chart; click a header to sort.'),
   );
-  const full = loaded.get(layerKey(model, layer));
+  const full = loaded.get(loadedKey(model, layer));
   if (!full) {
     sec.append(el('p', { class: 'loading', id: 'drill-loading' }, 'Loading the layer\'s spectra and cosine matrix…'));
     return sec;
@@ -459,9 +473,9 @@ async function exportHtml(s: PanelState): Promise<void> {
 
 /** For the HTML export: one layer's full data, fetched and not kept. */
 const pendingFetch = new Map<string, (l: LayerAnalysis | null) => void>();
-function fetchLayer(model: number, layer: number): Promise<LayerAnalysis | null> {
+function fetchLayer(model: number, layer: LayerRef): Promise<LayerAnalysis | null> {
   return new Promise((resolve) => {
-    pendingFetch.set(layerKey(model, layer), resolve);
+    pendingFetch.set(loadedKey(model, layer), resolve);
     post({ type: 'loadLayer', model, layer });
   });
 }
@@ -496,6 +510,7 @@ function renderModels(): void {
   // the charts draw asynchronously: their cost is measured when the overview's sections report drawn
   void Promise.resolve().then(() => waitDrawn(['overview-0', 'experts-overview-0']).then(() => (lastModelsCost = performance.now() - started)));
   lastModelsRender = Date.now();
+  overviewRedraws++;
   const host = document.getElementById('models');
   if (!host) return;
   const cols = state.models.map((_, i) => modelColumn(state!, i));
@@ -564,7 +579,7 @@ function renderAll(): void {
 }
 
 function onLayerData(m: Extract<ToPanel, { type: 'layerData' }>): void {
-  const key = layerKey(m.model, m.layer);
+  const key = loadedKey(m.model, m.layer);
   let parsed: LayerAnalysis | { error: string };
   try {
     parsed = m.json !== null ? (JSON.parse(m.json) as LayerAnalysis) : { error: m.error ?? 'The layer could not be read.' };
@@ -576,7 +591,7 @@ function onLayerData(m: Extract<ToPanel, { type: 'layerData' }>): void {
     pendingFetch.delete(key);
     waiting('error' in parsed ? null : parsed);
   }
-  if (selected && layerKey(selected.model, selected.layer) === key) {
+  if (selected && loadedKey(selected.model, selected.layer) === key) {
     lastLoadMs = Math.round(performance.now() - loadAsked);
     loaded.set(key, parsed);
     // the section grew: bring its top into view again if the user just chose this layer
@@ -602,7 +617,7 @@ window.addEventListener('message', (ev: MessageEvent<ToPanel>) => {
       renderAll();
       // results of a run started from the overlay form: show them where the user is looking
       if (overlayArrived && ui.overlay.mode !== undefined) document.getElementById('overlay-results')?.scrollIntoView({ block: 'start' });
-      if (selected && !loaded.has(layerKey(selected.model, selected.layer))) post({ type: 'loadLayer', model: selected.model, layer: selected.layer });
+      if (selected && !loaded.has(loadedKey(selected.model, selected.layer))) post({ type: 'loadLayer', model: selected.model, layer: selected.layer });
       return;
     }
     case 'update':

@@ -13,8 +13,8 @@ import { cosineHeatmap, cosineMetric, EXPORT_THEME, expertsHeatmap, normsChart, 
 import { modelFacts, overlayLine, verdictEvidence, verdictHeadline } from './summary';
 import type { LayerAnalysis } from '../src/engine/report/schema';
 import type { ReportSummary } from '../src/shared/report-summary';
-import { layersOf, type PanelState } from '../src/extension/panel-protocol';
-import { PROJECTIONS } from './stats';
+import { layerRefOf, layersOf, type LayerRef, type PanelState } from '../src/extension/panel-protocol';
+import { PROJECTIONS, shownProjection } from './stats';
 
 const EXPORT_WIDTH = 760;
 
@@ -57,17 +57,17 @@ async function chartsHtml(charts: readonly ChartSpec[]): Promise<string> {
  * `fetchLayer` and dropped after drawing), the overlay results. The summaries are inlined as JSON;
  * the full numbers are in the JSON export.
  */
-export async function standaloneHtml(s: PanelState, fetchLayer: (model: number, layer: number) => Promise<LayerAnalysis | null>): Promise<string> {
+export async function standaloneHtml(s: PanelState, fetchLayer: (model: number, layer: LayerRef) => Promise<LayerAnalysis | null>): Promise<string> {
   const t = EXPORT_THEME;
   const body: string[] = [];
   for (const [i, m] of s.models.entries()) {
     const layers = layersOf(s, i);
     if (m.report) body.push(reportSection(m.report, s));
     const prefix = s.models.length > 1 ? `${'ab'[i]}-` : '';
-    body.push(await chartsHtml([overviewHeatmap(layers, rankMetric(s.thresholds), t, `${prefix}rank-ratio`), overviewHeatmap(layers, cosineMetric(s.thresholds), t, `${prefix}cosine`), expertsHeatmap(layers, 'gate', 'delta_norm', t, `${prefix}experts`, null)]));
+    body.push(await chartsHtml([overviewHeatmap(layers, rankMetric(s.thresholds), t, `${prefix}rank-ratio`), overviewHeatmap(layers, cosineMetric(s.thresholds), t, `${prefix}cosine`), expertsHeatmap(layers, shownProjection(layers, 'gate'), 'delta_norm', t, `${prefix}experts`, null)]));
     for (const l of layers) {
-      const full = await fetchLayer(i, l.layer);
-      body.push(`<h3>Layer ${l.layer}</h3><ul>${l.verdict.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>`);
+      const full = await fetchLayer(i, layerRefOf(l));
+      body.push(`<h3>Layer ${esc(layerRefOf(l))}</h3><ul>${l.verdict.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ul>`);
       const charts = PROJECTIONS.flatMap((p) => [full ? spectrumChart(full, p, t, null, prefix) : null, full ? cosineHeatmap(full, p, t, null, null, prefix) : null, normsChart(l, p, t, null, prefix)]).filter((c): c is ChartSpec => c !== null);
       body.push(await chartsHtml(charts));
     }

@@ -13,6 +13,17 @@ export function projectionsOf(l: LayerSummary): [Proj, ProjectionSummary][] {
   return PROJECTIONS.flatMap((p) => (l.projections[p] ? [[p, l.projections[p]!] as [Proj, ProjectionSummary]] : []));
 }
 
+/** `wanted` if some layer has it, else the first projection the layers have (gateless families: switch_transformers, nllb_moe have up and down only). */
+export function shownProjection(layers: readonly LayerSummary[], wanted: Proj): Proj {
+  if (layers.some((l) => l.projections[wanted])) return wanted;
+  return PROJECTIONS.find((p) => layers.some((l) => l.projections[p])) ?? wanted;
+}
+
+/** The projection the verdict's rank test reads: gate, or up in families without a gate. */
+export function rankProjection(l: LayerSummary): Proj {
+  return l.projections.gate ? 'gate' : 'up';
+}
+
 /** Expert indices of a projection (experts_analyzed is a list, or a count in old reports). */
 export function expertIds(a: ProjectionSummary): number[] {
   const x = a.experts_analyzed as unknown;

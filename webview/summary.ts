@@ -3,8 +3,10 @@
  * functions of report summaries, shared with the HTML export.
  */
 import type { OverlayReport, VerdictThresholds } from '../src/engine/report/schema';
+import type { LayerLike } from '../src/engine/report/layer-id';
+import { compareLayers, layerRefOf } from '../src/extension/panel-protocol';
 import type { LayerSummary, ReportSummary } from '../src/shared/report-summary';
-import { meanCosine } from './stats';
+import { meanCosine, rankProjection } from './stats';
 
 export const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 
@@ -13,14 +15,16 @@ export const fmtCosine = (c: number): string => (Math.abs(c) < 0.001 && c !== 0 
 
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
-/** "0-3, 5, 7-9" */
-export function layerList(layers: readonly number[]): string {
-  const s = [...layers].sort((a, b) => a - b);
+/** "0-3, 5, 7-9"; in grouped models each group's runs carry its name: "encoder.1-3, decoder.1, decoder.3". */
+export function layerList(layers: readonly (LayerLike & { readonly group?: string | null })[]): string {
+  const s = [...layers].sort(compareLayers);
+  // the name's part before the index: "" in a single stack, "encoder." in a group
+  const prefix = (l: LayerLike) => { const ref = layerRefOf(l); return ref.slice(0, ref.length - String(l.layer).length); };
   const parts: string[] = [];
   for (let i = 0; i < s.length; ) {
     let j = i;
-    while (j + 1 < s.length && s[j + 1] === s[j]! + 1) j++;
-    parts.push(j > i ? `${s[i]}-${s[j]}` : String(s[i]));
+    while (j + 1 < s.length && s[j + 1]!.layer === s[j]!.layer + 1 && prefix(s[j + 1]!) === prefix(s[i]!)) j++;
+    parts.push(j > i ? `${layerRefOf(s[i]!)}-${s[j]!.layer}` : layerRefOf(s[i]!));
     i = j + 1;
   }
   return parts.join(', ');
@@ -40,10 +44,11 @@ export function verdictEvidence(layers: readonly LayerSummary[], th: VerdictThre
   const out: string[] = [];
   const groups = (['upcycled', 'native', 'uncertain'] as const).map((v) => ({ v, ls: layers.filter((l) => l.verdict.type === v) })).filter((g) => g.ls.length > 0);
   for (const { v, ls } of groups) {
-    const r = mean(ls.flatMap((l) => (l.projections.gate ? [l.projections.gate.rank_ratio] : [])));
+    const rp = [...new Set(ls.map(rankProjection))].join('/');
+    const r = mean(ls.flatMap((l) => { const a = l.projections[rankProjection(l)]; return a ? [a.rank_ratio] : []; }));
     const c = mean(ls.flatMap((l) => { const x = meanCosine(l); return x === null ? [] : [x]; }));
-    const which = ls.length === layers.length ? (layers.length === 1 ? 'The analysed layer' : `All ${layers.length} analysed layers`) : `${ls.length} of ${layers.length} layers (${layerList(ls.map((l) => l.layer))})`;
-    const nums = `gate rank ratio ${pct(r)} on average, mean expert cosine ${fmtCosine(c)}`;
+    const which = ls.length === layers.length ? (layers.length === 1 ? 'The analysed layer' : `All ${layers.length} analysed layers`) : `${ls.length} of ${layers.length} layers (${layerList(ls)})`;
+    const nums = `${rp} rank ratio ${pct(r)} on average, mean expert cosine ${fmtCosine(c)}`;
     if (v === 'upcycled')
       out.push(`${which} look copied from one dense FFN: the experts differ from their mean by low-rank deltas and stay alike (${nums}; upcycled needs rank ratio < ${pct(th.upcycled_max_rank_ratio, 0)} and cosine > ${th.upcycled_min_cosine}).`);
     else if (v === 'native')
@@ -57,7 +62,7 @@ export function verdictEvidence(layers: readonly LayerSummary[], th: VerdictThre
 
 export function modelFacts(r: ReportSummary): [string, string][] {
   const m = r.model;
-  const analysed = r.layers.map((l) => l.layer);
+  const analysed = r.layers;
   const facts: [string, string][] = [
     ['source', m.revision ? `${m.source}@${m.revision}` : m.source],
     ['family', m.family],

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { WorkerClient, WorkerJobError } from '../client/worker-client';
 import type { Job, OverlayJob, Progress } from '../shared/messages';
 import type { VerdictThresholds } from '../engine/report/schema';
-import { emptyPanelState, type FromPanel, type OverlayRequest, type PanelState, type ProgressView } from './panel-protocol';
+import { emptyPanelState, layerRefOf, type FromPanel, type LayerRef, type OverlayRequest, type PanelState, type ProgressView } from './panel-protocol';
 import { ReportPanel, type PanelHandlers } from './report-panel';
 import { ResultsTree } from './results-tree';
 import { RunStore, type SavedRun } from './run-store';
@@ -55,7 +55,7 @@ export class Controller implements vscode.Disposable {
       const s = panel.state;
       if (!s?.runId) return null;
       const known = s.models[model]?.report?.layers ?? s.models[model]?.layers ?? [];
-      return known.some((l) => l.layer === layer) ? this.store.layerFile(s.runId, model, layer) : null;
+      return known.some((l) => layerRefOf(l) === layer) ? this.store.layerFile(s.runId, model, layer) : null;
     },
   };
 
@@ -88,7 +88,7 @@ export class Controller implements vscode.Disposable {
   }
 
   /** A panel VS Code restored after a reload: refill it from its saved run. */
-  async revivePanel(webviewPanel: vscode.WebviewPanel, saved: { runId: string | null; sources: readonly string[]; selected: { model: number; layer: number } | null } | null): Promise<void> {
+  async revivePanel(webviewPanel: vscode.WebviewPanel, saved: { runId: string | null; sources: readonly string[]; selected: { model: number; layer: LayerRef } | null } | null): Promise<void> {
     const panel = ReportPanel.revive(webviewPanel, this.context.extensionUri, this.panelHandlers);
     const run = saved?.runId ? await this.store.get(saved.runId) : null;
     if (!saved || !run) {
@@ -134,7 +134,7 @@ export class Controller implements vscode.Disposable {
   }
 
   /** The side bar: show a saved run (re-opening its panel if it was closed), optionally at one layer. */
-  async showRun(id: string, layer?: { model: number; layer: number }): Promise<void> {
+  async showRun(id: string, layer?: { model: number; layer: LayerRef }): Promise<void> {
     const run = await this.store.get(id);
     if (!run) {
       void vscode.window.showWarningMessage('That saved report is gone (older runs are removed); run the analysis again.');

@@ -10,7 +10,7 @@ import { watchModelFolders } from './model-folders';
 import { askHubId, browseModel, pickModel } from './model-picker';
 import { parseOverlayRanks } from './overlay-ranks';
 import { PANEL_VIEW_TYPE } from './report-panel';
-import { isSavedPanel } from './panel-protocol';
+import { savedPanelOf } from './panel-protocol';
 
 let controller: Controller | null = null;
 
@@ -49,7 +49,7 @@ export function activate(context: vscode.ExtensionContext): void {
     if (m) await c.analyze(m);
   });
   cmd('moeInspector.showReport', (runId: string) => c.showRun(runId));
-  cmd('moeInspector.showLayer', (runId: string, model: number, layer: number) => c.showRun(runId, { model, layer }));
+  cmd('moeInspector.showLayer', (runId: string, model: number, layer: string | number) => c.showRun(runId, { model, layer: String(layer) }));
 
   context.subscriptions.push(
     c,
@@ -57,7 +57,7 @@ export function activate(context: vscode.ExtensionContext): void {
     watchModelFolders(),
     vscode.window.registerTreeDataProvider('moeInspector.results', c.tree),
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel, state) => c.revivePanel(panel, isSavedPanel(state) ? state : null),
+      deserializeWebviewPanel: async (panel, state) => c.revivePanel(panel, savedPanelOf(state)),
     }),
   );
   if (process.env['MOE_INSPECTOR_TEST_HOOKS']) registerTestHooks(context, c, process.env['MOE_INSPECTOR_TEST_HOOKS']);

@@ -11,6 +11,30 @@
 import type { OverlayReport, VerdictThresholds } from '../engine/report/schema';
 import type { LayerSummary, ReportSummary } from '../shared/report-summary';
 import type { OverlayJob } from '../shared/messages';
+import { layerIdOf, layerKey, type LayerLike } from '../engine/report/layer-id';
+
+/**
+ * A layer's identity in the panel, its messages, stored files and the side bar: "5" in a single
+ * stack, the name ("encoder.1", "decoder.1", "vision.5") in grouped models, where the bare index
+ * repeats across groups (src/engine/report/layer-id.ts).
+ */
+export type LayerRef = string;
+
+export function layerRefOf(l: LayerLike): LayerRef {
+  return layerKey(layerIdOf(l));
+}
+
+/** Groups in the order a model runs them; the single stack (null) and unknown groups by name after. */
+const GROUP_ORDER: Readonly<Record<string, number>> = { encoder: 1, decoder: 2, vision: 3 };
+
+/** Sorts layers as the model orders them: by group (single stack first), then by index. */
+export function compareLayers(a: LayerLike & { readonly group?: string | null }, b: LayerLike & { readonly group?: string | null }): number {
+  const ga = a.group ? GROUP_ORDER[a.group] ?? 4 : 0;
+  const gb = b.group ? GROUP_ORDER[b.group] ?? 4 : 0;
+  if (ga !== gb) return ga - gb;
+  if ((a.group ?? '') !== (b.group ?? '')) return (a.group ?? '') < (b.group ?? '') ? -1 : 1;
+  return a.layer - b.layer;
+}
 
 export type Projection = 'gate' | 'up' | 'down';
 
@@ -72,7 +96,7 @@ export type PanelUpdate =
 export function applyUpdate(s: PanelState, u: PanelUpdate): PanelState {
   switch (u.type) {
     case 'layer':
-      return { ...s, models: s.models.map((m, i) => (i === u.model ? { ...m, layers: [...m.layers.filter((l) => l.layer !== u.layer.layer), u.layer] } : m)) };
+      return { ...s, models: s.models.map((m, i) => (i === u.model ? { ...m, layers: [...m.layers.filter((l) => layerRefOf(l) !== layerRefOf(u.layer)), u.layer] } : m)) };
     case 'progress':
       return { ...s, progress: u.progress };
     case 'status':
@@ -92,8 +116,8 @@ export type ToPanel =
   | { readonly type: 'state'; readonly state: PanelState }
   | { readonly type: 'update'; readonly update: PanelUpdate }
   /** One layer's full LayerAnalysis as JSON text (the stored file), or why it could not be read. */
-  | { readonly type: 'layerData'; readonly model: number; readonly layer: number; readonly json: string | null; readonly error?: string }
-  | { readonly type: 'selectLayer'; readonly model: number; readonly layer: number }
+  | { readonly type: 'layerData'; readonly model: number; readonly layer: LayerRef; readonly json: string | null; readonly error?: string }
+  | { readonly type: 'selectLayer'; readonly model: number; readonly layer: LayerRef }
   | { readonly type: 'picked'; readonly purpose: PickPurpose; readonly path: string };
 
 export type ChartImageFormat = 'svg' | 'png';
@@ -113,8 +137,8 @@ export interface OverlayRequest {
 /** Webview -> host. */
 export type FromPanel =
   | { readonly type: 'ready' }
-  | { readonly type: 'selectLayer'; readonly model: number; readonly layer: number | null }
-  | { readonly type: 'loadLayer'; readonly model: number; readonly layer: number }
+  | { readonly type: 'selectLayer'; readonly model: number; readonly layer: LayerRef | null }
+  | { readonly type: 'loadLayer'; readonly model: number; readonly layer: LayerRef }
   | { readonly type: 'exportJson' }
   /** The standalone HTML report, built by the webview (see webview/report-export.ts). */
   | { readonly type: 'exportHtml'; readonly html: string }
@@ -137,9 +161,12 @@ export interface SavedPanel {
   readonly version: 2;
   readonly runId: string | null;
   readonly sources: readonly string[];
-  readonly selected: { readonly model: number; readonly layer: number } | null;
+  readonly selected: { readonly model: number; readonly layer: LayerRef } | null;
 }
 
-export function isSavedPanel(s: unknown): s is SavedPanel {
-  return typeof s === 'object' && s !== null && (s as { version?: unknown }).version === 2 && Array.isArray((s as { sources?: unknown }).sources);
+/** A saved pointer, or null; panels saved before layers had names kept the index as a number: that is its ref. */
+export function savedPanelOf(s: unknown): SavedPanel | null {
+  if (typeof s !== 'object' || s === null || (s as { version?: unknown }).version !== 2 || !Array.isArray((s as { sources?: unknown }).sources)) return null;
+  const p = s as SavedPanel & { selected: { model: number; layer: LayerRef | number } | null };
+  return { ...p, selected: p.selected ? { model: p.selected.model, layer: String(p.selected.layer) } : null };
 }

@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { readFile } from 'node:fs/promises';
-import { applyUpdate, isFromPanel, type FromPanel, type PanelState, type PanelUpdate, type ToPanel } from './panel-protocol';
+import { applyUpdate, isFromPanel, type FromPanel, type LayerRef, type PanelState, type PanelUpdate, type ToPanel } from './panel-protocol';
 import { panelHtml } from './panel-html';
 
 export const PANEL_VIEW_TYPE = 'moeInspector.report';
@@ -15,14 +15,14 @@ export interface PanelHandlers {
   onMessage(panel: ReportPanel, m: FromPanel): void;
   onDispose(panel: ReportPanel): void;
   /** Where the full data of one layer of this panel's run lies (null: not stored). */
-  layerFile(panel: ReportPanel, model: number, layer: number): string | null;
+  layerFile(panel: ReportPanel, model: number, layer: LayerRef): string | null;
 }
 
 export class ReportPanel {
   private disposed = false;
   private current: PanelState | null = null;
   /** The layer the user is looking at, per model: a re-opened panel shows it again. */
-  selected: { model: number; layer: number } | null = null;
+  selected: { model: number; layer: LayerRef } | null = null;
 
   private constructor(
     readonly webviewPanel: vscode.WebviewPanel,
@@ -90,7 +90,7 @@ export class ReportPanel {
   }
 
   /** The stored layer file's text goes to the webview as is: the host never parses it. */
-  private async sendLayer(model: number, layer: number): Promise<void> {
+  private async sendLayer(model: number, layer: LayerRef): Promise<void> {
     const file = this.handlers.layerFile(this, model, layer);
     if (!file) {
       this.post({ type: 'layerData', model, layer, json: null, error: 'This layer was not saved (the run did not finish it).' });

@@ -69,11 +69,12 @@ export class ResultsTree implements vscode.TreeDataProvider<Node> {
         return item;
       }
       case 'layer': {
-        const item = new vscode.TreeItem(`layer ${n.layer.layer}`, vscode.TreeItemCollapsibleState.None);
+        const ref = n.layer.ref ?? String(n.layer.layer);
+        const item = new vscode.TreeItem(`layer ${ref}`, vscode.TreeItemCollapsibleState.None);
         item.description = `${n.layer.verdict} ${pct(n.layer.confidence)}`;
         item.tooltip = n.layer.reasons.join('\n');
         item.iconPath = new vscode.ThemeIcon(VERDICT_ICON[n.layer.verdict]);
-        item.command = { command: 'moeInspector.showLayer', title: 'Show layer', arguments: [n.run.id, n.model, n.layer.layer] };
+        item.command = { command: 'moeInspector.showLayer', title: 'Show layer', arguments: [n.run.id, n.model, ref] };
         return item;
       }
     }

@@ -9,6 +9,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Verdict } from '../engine/report/schema';
 import type { ReportSummary } from '../shared/report-summary';
+import { layerRefOf, type LayerRef } from './panel-protocol';
 import { layerFileName, reportFileName } from '../worker/report-store';
 
 const MAX_RUNS = 40;
@@ -25,7 +26,8 @@ export interface SavedRun {
     readonly family: string;
     readonly numExperts: number;
     readonly verdict: { readonly type: Verdict; readonly confidence: number };
-    readonly layers: readonly { readonly layer: number; readonly verdict: Verdict; readonly confidence: number; readonly reasons: readonly string[] }[];
+    /** `ref`: the layer's identity (panel-protocol LayerRef); absent in runs saved before layer groups, where it is the index. */
+    readonly layers: readonly { readonly layer: number; readonly ref?: LayerRef; readonly verdict: Verdict; readonly confidence: number; readonly reasons: readonly string[] }[];
   }[];
 }
 
@@ -45,7 +47,7 @@ export class RunStore {
     return join(this.root, id);
   }
 
-  layerFile(id: string, model: number, layer: number): string {
+  layerFile(id: string, model: number, layer: LayerRef): string {
     return join(this.dir(id), layerFileName(model, layer));
   }
 
@@ -66,7 +68,7 @@ export class RunStore {
         family: r.model.family,
         numExperts: r.model.num_experts,
         verdict: { type: r.verdict.type, confidence: r.verdict.confidence },
-        layers: r.layers.map((l) => ({ layer: l.layer, verdict: l.verdict.type, confidence: l.verdict.confidence, reasons: [...l.verdict.reasons] })),
+        layers: r.layers.map((l) => ({ layer: l.layer, ref: layerRefOf(l), verdict: l.verdict.type, confidence: l.verdict.confidence, reasons: [...l.verdict.reasons] })),
       })),
     };
     await Promise.all(reports.map((r, i) => writeFile(join(this.dir(id), `summary-m${i}.json`), JSON.stringify(r))));

@@ -1,18 +1,22 @@
 /**
  * The worker side of ReportStoreTarget: full layers and reports go to files, summaries go to the
  * caller. Files in the job's folder:
- *   layer-m<model>-L<layer>.json   one full LayerAnalysis, written as soon as the layer is done
+ *   layer-m<model>-L<layer>.json   one full LayerAnalysis, written as soon as the layer is done; <layer>
+ *                                  is the layer's identity (layer-id.ts): "5", or "encoder.1" in grouped
+ *                                  models, whose bare indices repeat across groups
  *   report-m<model>.json           the full AnalysisReport (schema moe-inspector/analysis@1)
  * Writes are synchronous so a file exists before the message naming it is sent; the report is
  * written layer by layer, never as one giant string.
  */
 import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { layerIdOf, layerKey } from '../engine/report/layer-id';
 import type { AnalysisReport, LayerAnalysis } from '../engine/report/schema';
 import type { JobResult, ReportStoreTarget } from '../shared/messages';
 import { summarizeLayer, summarizeReport, type LayerSummary } from '../shared/report-summary';
 
-export const layerFileName = (modelIndex: number, layer: number) => `layer-m${modelIndex}-L${layer}.json`;
+/** `layer`: layerKey(layerIdOf(l)). Anything but letters, digits, '.', '_' and '-' becomes '_' (names come from checkpoints). */
+export const layerFileName = (modelIndex: number, layer: string) => `layer-m${modelIndex}-L${layer.replace(/[^\w.-]/g, '_')}.json`;
 export const reportFileName = (modelIndex: number) => `report-m${modelIndex}.json`;
 
 export class ReportStore {
@@ -22,7 +26,7 @@ export class ReportStore {
 
   /** Writes one finished layer; returns its summary and file. */
   layer(modelIndex: number, layer: LayerAnalysis): { layer: LayerSummary; file: string } {
-    const file = join(this.target.dir, layerFileName(modelIndex, layer.layer));
+    const file = join(this.target.dir, layerFileName(modelIndex, layerKey(layerIdOf(layer))));
     atomicWrite(file, (fd) => writeSync(fd, JSON.stringify(layer)));
     return { layer: summarizeLayer(layer), file };
   }

@@ -12,6 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Frame, Page } from 'playwright-core';
 import { generateSyntheticCheckpoint } from '../../src/engine/synth/generate';
+import type { AnalysisReport } from '../../src/engine/report/schema';
 import { FakeHub } from '../hub/fake-hub';
 import { COMMIT_A, writeSmallModel } from '../hub/helpers';
 import {
@@ -22,6 +23,8 @@ const ARTIFACTS = join(REPO, 'test-artifacts');
 const SMALL = { layers: 2, experts: 8, hidden: 128, intermediate: 64, ranks: { gate: 2, up: 4, down: 3 } };
 /** A real-size structure (OLMoE/Qwen3-like layer and expert counts) with tiny matrices, so it runs in seconds. */
 const WIDE = { layers: 48, experts: 128, hidden: 32, intermediate: 16 };
+/** Encoder and decoder stacks whose MoE layers share their indices (encoder.1 and decoder.1, encoder.3 and decoder.3). */
+const GROUPED = { layers: 4, experts: 6, hidden: 64, intermediate: 96, names: ['encoder.1', 'encoder.3', 'decoder.1', 'decoder.3'] };
 
 describe('VS Code extension in code-server (end to end)', function () {
   this.timeout(180_000);
@@ -67,6 +70,10 @@ describe('VS Code extension in code-server (end to end)', function () {
     await generateSyntheticCheckpoint(join(workspace, 'wide'), {
       family: 'olmoe', dtype: 'BF16', numLayers: WIDE.layers, numExperts: WIDE.experts, hidden: WIDE.hidden, intermediate: WIDE.intermediate,
       structure: { kind: 'upcycled', ranks: { gate: 2, up: 3, down: 2 } }, seed: 10, expertsOnly: true,
+    });
+    await generateSyntheticCheckpoint(join(workspace, 'grouped'), {
+      family: 'switch_transformers', dtype: 'BF16', numLayers: GROUPED.layers, numExperts: GROUPED.experts, hidden: GROUPED.hidden, intermediate: GROUPED.intermediate,
+      structure: { kind: 'upcycled', ranks: { gate: 2, up: 3, down: 2 } }, seed: 11,
     });
     writeDenseModel(join(workspace, 'dense'));
     // a safetensors header length pointing far past the end of the file
@@ -194,9 +201,9 @@ describe('VS Code extension in code-server (end to end)', function () {
   /** Where a drill-down's time went: the layer's data on its way from the host, and each chart's drawing. */
   async function breakdown(frame: Frame): Promise<string> {
     return frame.evaluate(() => {
-      const load = document.getElementById('drilldown')?.dataset['loadMs'];
+      const d = document.getElementById('drilldown')!.dataset;
       const charts = [...document.querySelectorAll<HTMLElement>('#drilldown [data-chart-id]')].map((e) => `${e.dataset['chartId']!.split('-')[0]} ${e.dataset['ms']} ms`);
-      return `data from the host ${load} ms, drawing ${charts.join(', ')}`;
+      return `click waited ${d['inputLagMs']} ms for the page, data from the host ${d['loadMs']} ms, drawing ${charts.join(', ')} (section wall ${d['wallMs']} ms, ${d['overviewRedraws']} overview redraws meanwhile)`;
     });
   }
 
@@ -381,6 +388,46 @@ describe('VS Code extension in code-server (end to end)', function () {
     await shot('compare');
   });
 
+  it('a model with encoder and decoder stacks: every group\'s layers in the table and heatmaps, a decoder layer drills down to itself', async () => {
+    // the reference: the CLI's report of the same checkpoint (decoder.1's own per-expert numbers)
+    const cliJs = join(REPO, 'dist', 'cli.js');
+    const ref = JSON.parse(execFileSync(process.execPath, [cliJs, 'analyze', '-m', join(workspace, 'grouped'), '--layers', 'all', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } })) as AnalysisReport;
+    assert.deepEqual(ref.layers.map((l) => l.name), GROUPED.names);
+    await rightClickInExplorer(page, ['grouped', 'model.safetensors']);
+    await clickContextMenuItem(page, 'Analyze MoE');
+    const frame = await panelOf(/grouped/);
+    await frame.locator('#verdict').waitFor({ timeout: 60_000 }); // the run ended
+    assert.match(await frame.locator('#verdict').innerText(), /upcycled/);
+    // no gate in this family: the evidence and the experts heatmap use up, as the verdict does
+    assert.match(await frame.locator('#evidence').innerText(), /up rank ratio \d+\.\d% on average/);
+    await drawn(frame, '#overview-0');
+    await drawn(frame, '#experts-overview-0');
+    // one table row and one heatmap cell per layer of each group: encoder.1 and decoder.1 do not collapse into "1"
+    const keys = await frame.locator('#layer-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key')));
+    assert.deepEqual([...keys].sort(), [...GROUPED.names].sort());
+    assert.equal(await markCount(frame, 'rank-ratio', 'mark-rect.cells_marks'), GROUPED.names.length * 2, 'up and down per layer (no gate)');
+    assert.equal(await markCount(frame, 'experts', 'mark-rect'), GROUPED.names.length * GROUPED.experts);
+    // the heatmaps label their rows and columns by name
+    const labels = await frame.locator('[data-chart-id="experts"] svg text').allTextContents();
+    for (const n of GROUPED.names) assert.ok(labels.includes(n), `experts heatmap labels ${n}: ${labels.join(' ')}`);
+    await frame.locator('#layer-table tbody tr[data-key="decoder.1"]').click();
+    await drawn(frame, '#drilldown');
+    assert.match(await frame.locator('#drilldown-title').innerText(), /^Layer decoder\.1 — /);
+    assert.equal(await markCount(frame, 'spectrum-decoder.1-up', 'mark-line'), GROUPED.experts);
+    // the per-expert table holds decoder.1's numbers, not encoder.1's
+    const deltaCol = async () => frame.locator('#expert-table tbody tr td:nth-child(6)').allInnerTexts();
+    const fmt = (xs: readonly number[]) => xs.map((x) => x.toPrecision(4));
+    const layerRef = (name: string) => ref.layers.find((l) => l.name === name)!.projections.up!.delta_norms;
+    assert.notDeepEqual(fmt(layerRef('decoder.1')), fmt(layerRef('encoder.1')), 'the two layers differ, so a mix-up would show');
+    assert.deepEqual(await deltaCol(), fmt(layerRef('decoder.1')));
+    await frame.locator('#drilldown-title').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await shot('grouped-drilldown');
+    await frame.locator('#layer-table tbody tr[data-key="encoder.1"]').click();
+    await frame.waitForFunction(() => document.getElementById('drilldown-title')?.textContent?.startsWith('Layer encoder.1') ?? false, undefined, { timeout: 30_000 });
+    await drawn(frame, '#drilldown');
+    assert.deepEqual(await deltaCol(), fmt(layerRef('encoder.1')));
+  });
+
   it('shows errors in words for a dense model, an unknown hub id and a corrupt file', async () => {
     await rightClickInExplorer(page, ['dense', 'model.safetensors']);
     await clickContextMenuItem(page, 'Analyze MoE');
@@ -533,7 +580,7 @@ describe('VS Code extension in code-server (end to end)', function () {
     assert.ok(report.analysedModels.some((m: string) => m.endsWith(join('small', 'model.safetensors'))));
     const runs = report.runs.map((r: { job: string; outcome: string }) => `${r.job}:${r.outcome}`);
     assert.deepEqual(runs, [
-      'analyze:done', 'overlay:done', 'overlay:done', 'overlay:done', 'analyze:done', 'compare:done',
+      'analyze:done', 'overlay:done', 'overlay:done', 'overlay:done', 'analyze:done', 'compare:done', 'analyze:done',
       'analyze:not-moe', 'analyze:not-found', 'analyze:format', 'analyze:done', 'analyze:done', 'analyze:cancelled', 'analyze:worker-crashed', 'analyze:done',
     ]);
     assert.equal(report.activeRuns, 0);

@@ -14,6 +14,9 @@ import { generateSyntheticCheckpoint } from '../../src/engine/synth/generate';
 import type { AnalysisReport, LayerAnalysis } from '../../src/engine/report/schema';
 import { slim, type LayerSummary } from '../../src/shared/report-summary';
 import { REPO } from './code-server';
+import { RunStore } from '../../src/extension/run-store';
+import { layerRefOf } from '../../src/extension/panel-protocol';
+import { summarizeReport } from '../../src/shared/report-summary';
 
 describe('worker report store (summaries to the caller, full layers on disk)', function () {
   this.timeout(120_000);
@@ -66,6 +69,38 @@ describe('worker report store (summaries to the caller, full layers on disk)', f
     assert.deepEqual(r.reports[0]!.verdict, refReport.verdict);
     // the summary is far smaller than the report: the matrices and spectra stayed on disk
     assert.ok(JSON.stringify(r.reports[0]).length * 3 < JSON.stringify(refReport).length);
+  });
+
+  it('keys the layers of a grouped model by name: encoder.1 and decoder.1 are stored and loaded separately', async () => {
+    const sw = join(tmp, 'sw');
+    const truth = await generateSyntheticCheckpoint(sw, { family: 'switch_transformers', dtype: 'BF16', numLayers: 2, numExperts: 4, hidden: 48, intermediate: 32, structure: { kind: 'upcycled', ranks: { gate: 2, up: 3, down: 2 } }, seed: 5 });
+    assert.deepEqual(truth.moeLayerNames, ['encoder.1', 'decoder.1'], 'both groups share the index 1: the case the bare index got wrong');
+    const base = { kind: 'analyze' as const, model: sw, layers: { kind: 'all' as const }, sampleExperts: null, device: 'cpu' as const };
+    const refReport = ((await client.run(base)) as { report: AnalysisReport }).report;
+    assert.deepEqual(refReport.layers.map((l) => l.name), ['encoder.1', 'decoder.1']);
+    // the two layers' numbers differ (different random weights), so a mix-up would show
+    assert.notDeepEqual(refReport.layers[0]!.projections.up!.delta_norms, refReport.layers[1]!.projections.up!.delta_norms);
+
+    // the extension's run store gives the folder; the worker writes into it
+    const runs = new RunStore(join(tmp, 'runs'));
+    const { id, dir } = await runs.newRun();
+    const streamed: { layer: LayerSummary; file: string }[] = [];
+    const r = await client.run({ ...base, store: { dir } }, { onStoredLayer: (_m, layer, file) => streamed.push({ layer, file }) });
+    assert.equal(r.kind, 'stored');
+    if (r.kind !== 'stored') return;
+    assert.deepEqual(streamed.map((s) => layerRefOf(s.layer)), ['encoder.1', 'decoder.1']);
+    assert.notEqual(streamed[0]!.file, streamed[1]!.file, 'one file per layer, not one overwriting the other');
+    for (const ref of ['encoder.1', 'decoder.1']) {
+      // what the panel's loadLayer reads: the host's path for (run, model, ref)
+      const file = runs.layerFile(id, 0, ref);
+      assert.equal(file, streamed.find((s) => layerRefOf(s.layer) === ref)!.file);
+      const onDisk = JSON.parse(readFileSync(file, 'utf8')) as LayerAnalysis;
+      assert.deepEqual(onDisk, refReport.layers.find((l) => l.name === ref), `${ref} on disk is the worker's ${ref}`);
+    }
+    // the side bar's entry keeps the refs (its layer items open the panel at that layer)
+    const saved = await runs.save(id, 'analyze', [sw], r.reports);
+    assert.deepEqual(saved.models[0]!.layers.map((l) => [l.layer, l.ref]), [[1, 'encoder.1'], [1, 'decoder.1']]);
+    assert.deepEqual(r.reports[0]!.layers, summarizeReport(refReport).layers);
   });
 
   it('paces progress when asked: only the first step of a run arrives when the interval is longer than the run', async () => {
