@@ -7,6 +7,7 @@ import { basename, dirname } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { WorkerClient, WorkerJobError } from '../client/worker-client';
 import type { Job, JobResult, OverlayJob, Progress } from '../shared/messages';
+import { formatRun } from '../shared/progress-format';
 import type { LayerAnalysis } from '../engine/report/schema';
 import { emptyPanelState, type FromPanel, type PanelState } from './panel-protocol';
 import { ReportPanel, type PanelHandlers } from './report-panel';
@@ -149,7 +150,7 @@ export class Controller implements vscode.Disposable {
     };
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `${what} ${sources.map(shortName).join(' vs ')}`, cancellable: true }, async (progress, token) => {
       token.onCancellationRequested(() => abort.abort());
-      const describe = (p: Progress) => `${layersDone} layer${layersDone === 1 ? '' : 's'} done · ${p.stage} ${p.done}/${p.total} · ${p.message}`;
+      const describe = (p: Progress) => (p.run ? formatRun(p.run) : `${layersDone} layer${layersDone === 1 ? '' : 's'} done · ${p.stage} ${p.done}/${p.total} · ${p.message}`);
       try {
         const client = await this.workerClient();
         const result = await client.run(

@@ -3,6 +3,7 @@ import { MoeInspectorError } from '../engine/errors';
 import type { Checkpoint } from '../engine/model/checkpoint';
 import { resolveModel, transferStatsOf } from '../engine/model/resolve-model';
 import { resolveMoeModel } from '../engine/layouts';
+import { countingCheckpoint } from '../engine/model/counting-checkpoint';
 import { createComputeBackend, type ComputeBackend } from '../engine/numerics/backend';
 import { analyzeModel } from '../engine/analysis/analyze-model';
 import { buildInfoReport } from '../engine/report/info';
@@ -75,7 +76,8 @@ async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'de
   const started = performance.now();
   const backend = await backendFor(job.device);
   return withCheckpoint(spec, job, ctx, async (ckpt) => {
-    const model = resolveMoeModel(ckpt);
+    const counted = countingCheckpoint(ckpt);
+    const model = resolveMoeModel(counted.ckpt);
     const report = await analyzeModel(
       model,
       { source: spec, revision: ckpt.revision, sharedExperts: model.layers.some((l) => l.sharedExpertTensors.length > 0) },
@@ -88,6 +90,9 @@ async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'de
         signal: ctx.signal,
         onProgress: ctx.onProgress,
         onLayer: (l) => ctx.onPartial(modelIndex, l),
+        bytesRead: counted.bytesRead,
+        // A hub model: each expert's bytes once into the range cache, so pass two transfers nothing more.
+        prefetch: transferStatsOf(ckpt) !== null,
       },
     );
     if (ctx.signal.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');

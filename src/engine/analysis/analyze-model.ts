@@ -1,16 +1,19 @@
 /**
  * Whole-model type detection: for each selected MoE layer and each projection, read ALL experts
  * exactly (biases never folded in), compute the metrics, decide a verdict, and stream the layer out.
+ * Memory does not grow with the expert count: each projection is two passes over the checkpoint
+ * (streamingProjectionMetrics), and a finished layer is handed to onLayer before the next starts.
  */
 import { MoeInspectorError } from '../errors';
-import { PROJECTIONS, type ExpertMatrix, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
+import { PROJECTIONS, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
 import type { ComputeBackend } from '../numerics/backend';
-import { projectionMetrics, type ProjectionMetrics } from '../numerics/projection-metrics';
+import { streamingProjectionMetrics, type ExpertStream, type MetricsTimings, type ProjectionMetrics } from '../numerics/projection-metrics';
 import type { AnalysisReport, LayerAnalysis, ProjectionAnalysis, VerdictThresholds } from '../report/schema';
 import type { LayerSelection, Progress } from '../../shared/messages';
 import { decideVerdict, meanCosineOf, modelVerdict } from './verdict';
 import { sampledExperts, selectLayers } from './layer-selection';
 import { downsampleSpectrum } from './spectrum-sampling';
+import { PassWeights, RunTracker } from './run-tracker';
 
 export interface AnalyzeOptions {
   readonly layers: LayerSelection;
@@ -21,6 +24,14 @@ export interface AnalyzeOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: Progress) => void;
   readonly onLayer?: (layer: LayerAnalysis) => void;
+  /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
+  readonly bytesRead?: () => number;
+  /** Read each expert's bytes once before pass one (hub models: both passes then read the range cache). */
+  readonly prefetch?: boolean;
+  /** Float32 bytes pass one may hold for one block of every expert (default 32 MiB). */
+  readonly blockBytes?: number;
+  /** Accumulates where the time goes (bench). */
+  readonly timings?: MetricsTimings;
 }
 
 export interface ModelSource {
@@ -38,28 +49,44 @@ export async function analyzeModel(
   const layers = selectLayers(model, opts.layers);
   const analyze = sampledExperts(model.numExperts, opts.sampleExperts);
   const total = layers.length * PROJECTIONS.length;
+  const tracker = new RunTracker(layers.length, opts.bytesRead);
+  const weights = new PassWeights();
   const results: LayerAnalysis[] = [];
   for (const [li, layout] of layers.entries()) {
     const projections: Partial<Record<Projection, ProjectionAnalysis>> = {};
     for (const [pi, proj] of PROJECTIONS.entries()) {
       const step = li * PROJECTIONS.length + pi;
       const label = `layer ${layout.layer} ${proj}`;
-      const experts = await readAllExperts(model, layout, proj, opts, (j) =>
-        opts.onProgress?.({ stage: 'reading', done: step, total, message: `${label}: reading expert ${j + 1}/${layout.numExperts}` }),
-      );
-      // reading is done: from here on the time is the metrics' (base, norms, cosine, then spectra)
-      opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: base, norms and cosine of ${experts.length} experts` });
-      const metrics = await projectionMetrics(backend, experts, {
-        analyze,
+      const count = analyze?.length ?? layout.numExperts;
+      // Share of this layer done: whole projections, plus pass one's rows and pass two's experts weighted by measured time.
+      const report = (stage: string, what: string, pass1: number, pass2: number, done: number, message: string) => {
+        const w = weights.pass1Share();
+        const run = tracker.position(layout.layer, `${proj}: ${what}`, done, count, (pi + w * pass1 + (1 - w) * pass2) / PROJECTIONS.length);
+        opts.onProgress?.({ stage, done: step, total, message, run });
+      };
+      const t0 = performance.now();
+      let t1 = t0;
+      const metrics = await streamingProjectionMetrics(backend, expertStream(model, layout, proj), {
+        ...(analyze ? { analyze } : {}),
         signal: opts.signal,
-        onProgress: (d, t) => opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: spectrum ${d}/${t}` }),
+        prefetch: opts.prefetch === true,
+        ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}),
+        ...(opts.timings ? { timings: opts.timings } : {}),
+        onPrefetch: (d, t) => report('fetching', 'reading experts into the range cache', 0, 0, 0, `${label}: fetched expert ${d}/${t}`),
+        onBlocks: (d, t) => {
+          report('base', 'base and cosines', d / t, 0, 0, `${label}: base, norms and cosines, rows ${d}/${t} of all ${layout.numExperts} experts`);
+          if (d === t) t1 = performance.now();
+        },
+        onProgress: (d, t) => report('spectra', 'spectra', 1, d / t, d, `${label}: spectrum ${d}/${t}`),
       });
+      weights.record(t1 - t0, performance.now() - t1);
       projections[proj] = toProjectionAnalysis(metrics, opts.fullSpectra === true);
     }
     const layer = layerAnalysis(layout, projections, opts.thresholds);
     results.push(layer);
     opts.onLayer?.(layer);
-    opts.onProgress?.({ stage: 'layer-done', done: (li + 1) * PROJECTIONS.length, total, message: `layer ${layout.layer} done` });
+    tracker.layerDone();
+    opts.onProgress?.({ stage: 'layer-done', done: (li + 1) * PROJECTIONS.length, total, message: `layer ${layout.layer} done`, run: tracker.position(null, '', 0, 0, 0) });
   }
   return {
     schema: 'moe-inspector/analysis@1',
@@ -77,20 +104,16 @@ export async function analyzeModel(
   };
 }
 
-async function readAllExperts(
-  model: MoeModel,
-  layout: MoeLayerLayout,
-  proj: Projection,
-  opts: AnalyzeOptions,
-  onExpert: (j: number) => void,
-): Promise<ExpertMatrix[]> {
-  const experts: ExpertMatrix[] = [];
-  for (let j = 0; j < layout.numExperts; j++) {
-    if (opts.signal?.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
-    onExpert(j);
-    experts.push(await model.readExpert(layout.layer, proj, j));
-  }
-  return experts;
+/** One projection of one layer as the two passes read it: row blocks, then whole experts. */
+function expertStream(model: MoeModel, layout: MoeLayerLayout, proj: Projection): ExpertStream {
+  const [rows, cols] = layout.projections[proj].shape;
+  return {
+    numExperts: layout.numExperts,
+    rows,
+    cols,
+    blocks: model.rowBlocks(layout.layer, proj),
+    readExpert: async (j) => (await model.readExpert(layout.layer, proj, j)).data,
+  };
 }
 
 function layerAnalysis(

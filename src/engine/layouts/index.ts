@@ -4,6 +4,7 @@
  * decides the family, the expert count and the layer rule (families.ts), and the two are cross-checked.
  */
 import { MoeInspectorError } from '../errors';
+import { countNonFinite } from '../formats/finite';
 import type { Checkpoint } from '../model/checkpoint';
 import { configExpertCount, configFp8Block, configHidden, configNumLayers, textConfig, type Config } from './config';
 import { isKnownFamily, ruleFor } from './families';
@@ -106,6 +107,26 @@ export function resolveMoeModel(ckpt: Checkpoint): MoeModel {
     },
     async readExpertBias(layer, proj, expert) {
       return sourceOf(layer, proj, expert).readBias(expert);
+    },
+    rowBlocks(layer, proj) {
+      const blocks = sourceOf(layer, proj, 0).rowBlocks;
+      return {
+        rows: blocks.rows,
+        cols: blocks.cols,
+        transposed: blocks.transposed,
+        async read(expert, first, count) {
+          const src = sourceOf(layer, proj, expert);
+          const data = await blocks.read(expert, first, count);
+          // A NaN/Inf in a block: the whole-expert read reports it with the expert's full count.
+          const bad = countNonFinite(data);
+          if (bad > 0) {
+            await src.read(expert);
+            throw new MoeInspectorError('non-finite', `${bad} NaN/Inf value${bad === 1 ? '' : 's'} in rows ${first}..${first + count - 1} of expert ${expert}`, { file: ckpt.source, tensor: src.layout.tensors[0]! });
+          }
+          return data;
+        },
+        prefetch: (expert) => (sourceOf(layer, proj, expert), blocks.prefetch(expert)),
+      };
     },
   };
 }

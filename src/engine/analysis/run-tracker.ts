@@ -1,0 +1,51 @@
+/**
+ * Where a long run stands and how long it has left: layers done, the step in flight, bytes read,
+ * and an ETA = elapsed * (1 - f) / f, f the share of the work done (whole layers plus the share of
+ * the layer in flight the caller reports).
+ */
+import type { RunProgress } from '../../shared/messages';
+
+export class RunTracker {
+  private readonly started: number;
+  private layersDone = 0;
+
+  constructor(
+    private readonly layersTotal: number,
+    private readonly bytesRead: () => number = () => 0,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.started = now();
+  }
+
+  /** @param fractionOfLayer share of the layer in flight done, 0..1 */
+  position(layer: number | null, step: string, expertsDone: number, expertsTotal: number, fractionOfLayer: number): RunProgress {
+    const f = Math.min(1, (this.layersDone + Math.max(0, Math.min(1, fractionOfLayer))) / Math.max(1, this.layersTotal));
+    const elapsed = (this.now() - this.started) / 1000;
+    // Under a second or under 0.1% done, a rate says nothing yet.
+    const etaSeconds = f >= 0.001 && elapsed >= 1 ? (elapsed * (1 - f)) / f : f >= 1 ? 0 : null;
+    return { layersDone: this.layersDone, layersTotal: this.layersTotal, layer, step, expertsDone, expertsTotal, bytesRead: this.bytesRead(), etaSeconds };
+  }
+
+  layerDone(): void {
+    this.layersDone++;
+  }
+}
+
+/**
+ * The share of one projection's time that pass one (base and cosines) takes, learned from the
+ * projections finished so far (first guess 0.1: pass two's spectra dominate at real sizes).
+ */
+export class PassWeights {
+  private pass1 = 0;
+  private pass2 = 0;
+
+  record(pass1Ms: number, pass2Ms: number): void {
+    this.pass1 += pass1Ms;
+    this.pass2 += pass2Ms;
+  }
+
+  pass1Share(): number {
+    const total = this.pass1 + this.pass2;
+    return total > 0 ? this.pass1 / total : 0.1;
+  }
+}
