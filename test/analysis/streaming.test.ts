@@ -12,7 +12,7 @@ import { strict as assert } from 'node:assert';
 import { generateSyntheticCheckpoint, type SynthSpec } from '../../src/engine/synth/generate';
 import { openCheckpoint } from '../../src/engine/model/open-checkpoint';
 import { resolveMoeModel } from '../../src/engine/layouts';
-import { PROJECTIONS, type MoeModel, type Projection } from '../../src/engine/layouts/types';
+import { PROJECTIONS, type ExpertMatrix, type MoeModel, type Projection } from '../../src/engine/layouts/types';
 import { createComputeBackend, type ComputeBackend } from '../../src/engine/numerics/backend';
 import { analyzeModel } from '../../src/engine/analysis/analyze-model';
 import { DEFAULT_THRESHOLDS } from '../../src/engine/report/schema';
@@ -45,7 +45,7 @@ interface Reference {
 /** Whole experts, float64 throughout. */
 async function reference(model: MoeModel, layer: number, p: Projection): Promise<Reference> {
   const L = model.layers.find((l) => l.layer === layer)!.layer;
-  const ws = [];
+  const ws: ExpertMatrix[] = [];
   for (let j = 0; j < model.numExperts; j++) ws.push(await model.readExpert(L, p, j));
   const { rows, cols } = ws[0]!;
   const base = new Float64Array(rows * cols);
