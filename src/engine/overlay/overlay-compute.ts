@@ -7,13 +7,12 @@ import { PROJECTIONS, type MoeModel, type Projection } from '../layouts/types';
 import type { OverlayProjectionReport, OverlayReport } from '../report/schema';
 import type { LayerSelection } from '../../shared/messages';
 import { selectLayers } from '../analysis/layer-selection';
-import { computeLayerOverlay, spectralRelativeError } from './compute-layer';
+import { computeLayerOverlay, recordingErrors } from './compute-layer';
 import type { DeltaSolver } from './delta-solver';
 import { expertBiasTensors } from './byte-accounting';
 import { OverlayWriter } from './overlay-store';
-import { energyKept } from './rank-rules';
 import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
-import type { LayerOverlay, OverlayDtype, RankRule } from './types';
+import type { OverlayDtype, RankRule } from './types';
 
 export interface ComputeOptions {
   readonly layers: LayerSelection;
@@ -38,7 +37,10 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
         ...(opts.signal ? { signal: opts.signal } : {}),
         onStep: progressStep(opts.onProgress, 'overlay', i, layouts.length),
       });
-      if (writer) await writer.writeLayer(overlay, [...expertBiasTensors(layout), ...layout.routerTensors]);
+      // Each expert's factors are solved once, written (or only measured) and dropped.
+      const recorded = recordingErrors(overlay);
+      if (writer) await writer.writeLayer(recorded.overlay, [...expertBiasTensors(layout), ...layout.routerTensors]);
+      else for (const p of PROJECTIONS) for (let j = 0; j < overlay.numExperts; j++) await recorded.overlay.expert(p, j);
       const bytes = layerBytes(ckpt, layout, overlay.ranks, opts.overlayDtype);
       const projections = {} as Record<Projection, OverlayProjectionReport>;
       for (const p of PROJECTIONS) {
@@ -46,7 +48,8 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
           rank: overlay.ranks[p],
           original_bytes: bytes.original[p],
           overlay_bytes: bytes.overlay[p],
-          ...spectralErrors(overlay, p),
+          relative_error: recorded.errors[p].relativeError,
+          energy_kept: recorded.errors[p].energyKept,
           output_error: null,
           shape: layout.projections[p].shape as [number, number],
           encoding: encodingName(layout.projections[p].encoding),
@@ -74,14 +77,6 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
     await writer?.abort();
     throw e;
   }
-}
-
-function spectralErrors(overlay: LayerOverlay, p: Projection): Pick<OverlayProjectionReport, 'relative_error' | 'energy_kept'> {
-  const experts = overlay.projections[p].experts;
-  return {
-    relative_error: experts.map((e) => spectralRelativeError(e.factors.s ?? [], e.deltaEnergy ?? 0, e.weightEnergy ?? 0)),
-    energy_kept: experts.map((e) => energyKept(e.factors.s ?? [], e.deltaEnergy ?? 0, overlay.ranks[p])),
-  };
 }
 
 export function notCompressibleNote(original: number, overlay: number): string {

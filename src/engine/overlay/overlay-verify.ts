@@ -52,16 +52,23 @@ export async function overlayVerify(ckpt: Checkpoint, model: MoeModel, solver: D
   let outputMeasured = false;
   for (const [i, layout] of layouts.entries()) {
     const step = progressStep(opts.onProgress, 'verify', i, layouts.length);
-    const overlay: LayerOverlay = manifest
-      ? await readLayerOverlay(opts.overlayDir!, manifest, layout.layer)
-      : roundLayerOverlay(await computeLayerOverlay(model, layout.layer, solver, {
-          rule: opts.rule,
-          overlayDtype: dtype,
-          originalBytes: layerBytes(ckpt, layout, { gate: 0, up: 0, down: 0 }, dtype).original,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          onStep: step,
-        }), dtype);
-    const v = await verifyLayerOverlay(model, overlay, backend, inputs, { ...(opts.signal ? { signal: opts.signal } : {}), onStep: step });
+    // A computed overlay solves each expert's factors when verify reaches that expert; a saved one reads them then.
+    const saved = manifest ? await readLayerOverlay(opts.overlayDir!, manifest, layout.layer) : null;
+    const overlay: LayerOverlay =
+      saved ??
+      roundLayerOverlay(await computeLayerOverlay(model, layout.layer, solver, {
+        rule: opts.rule,
+        overlayDtype: dtype,
+        originalBytes: layerBytes(ckpt, layout, { gate: 0, up: 0, down: 0 }, dtype).original,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onStep: step,
+      }), dtype);
+    let v: LayerVerification;
+    try {
+      v = await verifyLayerOverlay(model, overlay, backend, inputs, { ...(opts.signal ? { signal: opts.signal } : {}), onStep: step });
+    } finally {
+      await saved?.close();
+    }
     for (const p of PROJECTIONS) worstWeight = Math.max(worstWeight, ...v.projections[p].relative_error);
     if (v.expert_output_error) {
       outputMeasured = true;

@@ -77,6 +77,7 @@ export async function verifyLayerOverlay(
   const acc = (): Acc => ({ relative_error: [], energy_kept: [], perInput: new Map() });
   const projections: Record<Projection, Acc> = { gate: acc(), up: acc(), down: acc() };
   const whole = new Map<string, number[]>();
+  // One expert at a time: its three matrices, their factors, the rebuilt weights; nothing kept but errors.
   for (let j = 0; j < model.numExperts; j++) {
     opts.signal?.throwIfAborted();
     opts.onStep?.(`layer ${overlay.layer}: verifying expert ${j + 1}/${model.numExperts}`);
@@ -85,9 +86,9 @@ export async function verifyLayerOverlay(
     for (const p of PROJECTIONS) {
       const w = await model.readExpert(overlay.layer, p, j);
       const bias = await model.readExpertBias(overlay.layer, p, j);
-      const po = overlay.projections[p];
-      const { wHat, err2 } = await reconstruct(backend, w, po.base, po.experts[j]!.factors);
-      const dE = deltaEnergy(w, po.base);
+      const base = overlay.bases[p];
+      const { wHat, err2 } = await reconstruct(backend, w, base, (await overlay.expert(p, j)).factors);
+      const dE = deltaEnergy(w, base);
       projections[p].relative_error.push(Math.sqrt(err2 / squaredNorm(w.data)));
       projections[p].energy_kept.push(dE === 0 ? 1 : Math.max(0, 1 - err2 / dE));
       original[p] = { w, bias };
