@@ -6,8 +6,9 @@ import { resolveMoeModel } from '../engine/layouts';
 import { countingCheckpoint } from '../engine/model/counting-checkpoint';
 import { createComputeBackend, type ComputeBackend } from '../engine/numerics/backend';
 import { analyzeModel } from '../engine/analysis/analyze-model';
+import { emptyTimings, type MetricsTimings } from '../engine/numerics/projection-metrics';
 import { buildInfoReport } from '../engine/report/info';
-import { DEFAULT_THRESHOLDS, type AnalysisReport, type LayerAnalysis } from '../engine/report/schema';
+import { DEFAULT_THRESHOLDS, type AnalysisReport, type AnalysisStages, type LayerAnalysis } from '../engine/report/schema';
 import type { AnalyzeJob, DeviceChoice, Job, JobResult, ModelAccess, Progress } from '../shared/messages';
 import { runOverlayJob } from './overlay-job';
 
@@ -77,6 +78,9 @@ async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'de
   const backend = await backendFor(job.device);
   return withCheckpoint(spec, job, ctx, async (ckpt) => {
     const counted = countingCheckpoint(ckpt);
+    const timings = emptyTimings();
+    const layerSeconds: number[] = [];
+    let layerStart = performance.now();
     const model = resolveMoeModel(counted.ckpt);
     const report = await analyzeModel(
       model,
@@ -89,8 +93,13 @@ async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'de
         fullSpectra: job.fullSpectra === true,
         signal: ctx.signal,
         onProgress: ctx.onProgress,
-        onLayer: (l) => ctx.onPartial(modelIndex, l),
+        onLayer: (l) => {
+          layerSeconds.push((performance.now() - layerStart) / 1000);
+          layerStart = performance.now();
+          ctx.onPartial(modelIndex, l);
+        },
         bytesRead: counted.bytesRead,
+        timings,
         // A hub model: each expert's bytes once into the range cache, so pass two transfers nothing more.
         prefetch: transferStatsOf(ckpt) !== null,
       },
@@ -102,9 +111,17 @@ async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'de
         execution_provider: backend.executionProvider,
         seconds: (performance.now() - started) / 1000,
         checkpoint_bytes: ckpt.totalBytes,
+        checkpoint_bytes_read: counted.bytesRead(),
+        layer_seconds: layerSeconds,
+        stages: stagesOf(timings),
         // Hub models only: bytes actually transferred this run (0 when the range cache served all).
         ...(transferStatsOf(ckpt) ? { bytes_read: transferStatsOf(ckpt)!.bytesFetched } : {}),
       },
     };
   });
+}
+
+function stagesOf(t: MetricsTimings): AnalysisStages {
+  const s = (ms: number) => Math.round(ms) / 1000;
+  return { reading: s(t.readMs), base_and_norms: s(t.normsMs), cosine: s(t.cosineMs), delta_gram: s(t.gramMs), stage_one: s(t.panelMs + t.updateMs), eigen_worker: s(t.chaseMs + t.qlMs) };
 }

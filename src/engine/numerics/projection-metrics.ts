@@ -53,7 +53,7 @@ export interface MetricsTimings {
   qlMs: number; // tridiagonal QL (worker thread)
   cosineMs: number; // pass one: the E x E inner products in ORT
   normsMs: number; // pass one: base and norm accumulation in JS; pass two: delta norms
-  readMs: number; // reading and decoding (both passes; pass two's overlaps the previous expert's reduction)
+  readMs: number; // waiting for reads and decoding (pass one; pass two's reads overlap the previous expert's reduction, only the wait counts)
 }
 
 export function emptyTimings(): MetricsTimings {
@@ -281,10 +281,8 @@ async function deltaSpectra(backend: ComputeBackend, stream: ExpertStream, base:
   const waiting = new Set<Promise<unknown>>();
   let done = 0;
   const read = (j: number): Promise<Float32Array> => {
-    const t0 = performance.now();
     const p = stream.readExpert(j).then((w) => {
       if (w.length !== rows * cols) throw new MoeInspectorError('layout', `expert ${j} decoded to ${w.length} values, expected ${rows}x${cols}`);
-      if (timings) timings.readMs += performance.now() - t0;
       return w;
     });
     p.catch(() => undefined); // awaited below; a read abandoned by a cancel must not surface as unhandled
@@ -293,10 +291,13 @@ async function deltaSpectra(backend: ComputeBackend, stream: ExpertStream, base:
   let next = indices.length > 0 ? read(indices[0]!) : null;
   for (let pos = 0; pos < indices.length; pos++) {
     throwIfCancelled(opts.signal);
+    // Only the wait counts as reading: the read itself overlapped the previous expert's reduction.
+    let t0 = performance.now();
     const w = await next!;
+    if (timings) timings.readMs += performance.now() - t0;
     next = pos + 1 < indices.length ? read(indices[pos + 1]!) : null;
     while (waiting.size >= MAX_WAITING) await Promise.race(waiting);
-    let t0 = performance.now();
+    t0 = performance.now();
     deltaNorms.push(frobenius(w, base));
     if (timings) timings.normsMs += performance.now() - t0;
     t0 = performance.now();

@@ -54,10 +54,32 @@ export interface AnalysisReport {
     readonly seconds: number;
     readonly bytes_read?: number;
     readonly checkpoint_bytes?: number;
+    /** Bytes read from the checkpoint, local or hub, both passes counted (bytes_read: what a hub sent). */
+    readonly checkpoint_bytes_read?: number;
+    /** Seconds per analysed layer, in report order. */
+    readonly layer_seconds?: readonly number[];
+    /** Seconds by stage, over all layers (see AnalysisStages). */
+    readonly stages?: AnalysisStages;
   };
   readonly options: { readonly sample_experts: number | null; readonly thresholds: VerdictThresholds };
   readonly verdict: { readonly type: Verdict; readonly confidence: number };
   readonly layers: readonly LayerAnalysis[];
+}
+
+/**
+ * Where an analysis' time went, in seconds, summed over layers and projections. reading: reading and
+ * decoding experts (both passes; pass two's reads overlap the previous expert's reduction);
+ * base_and_norms: pass one's float64 sums; cosine: pass one's inner products; delta_gram: pass two's
+ * Grams; stage_one: band reduction (panels and trailing updates); eigen_worker: bulge chasing and QL
+ * on the eigen thread, which overlaps the main thread.
+ */
+export interface AnalysisStages {
+  readonly reading: number;
+  readonly base_and_norms: number;
+  readonly cosine: number;
+  readonly delta_gram: number;
+  readonly stage_one: number;
+  readonly eigen_worker: number;
 }
 
 export interface CompareReport {
