@@ -13,6 +13,7 @@ import { analyzeModel } from '../../src/engine/analysis/analyze-model';
 import { DEFAULT_THRESHOLDS } from '../../src/engine/report/schema';
 import type { Progress } from '../../src/shared/messages';
 import { withTempDir } from '../layouts/helpers';
+import { numericsSolver, overlayCompute } from '../../src/engine/overlay';
 
 describe('progress of long runs', function () {
   this.timeout(60_000);
@@ -73,6 +74,36 @@ describe('progress of long runs', function () {
         assert.ok(bytes.every((b, i) => i === 0 || b >= bytes[i - 1]!), 'bytes read never decrease');
         assert.equal(lines.length, 2, lines.join(''));
         assert.match(lines[1]!, /^layer 1 done · 2\/2 layers done · [\d.]+ kB read · ETA \S+\n$/);
+      } finally {
+        await raw.close();
+        await backend.dispose();
+      }
+    });
+  });
+
+  it('overlay compute reports its steps per layer (bases, spectra, factors) with experts done and a growing share of the run', async () => {
+    await withTempDir(async (dir) => {
+      await generateSyntheticCheckpoint(dir, { family: 'olmoe', dtype: 'BF16', numLayers: 2, numExperts: 4, hidden: 32, intermediate: 16, structure: { kind: 'upcycled', ranks: { gate: 2, up: 2, down: 2 } }, seed: 3 });
+      const raw = await openCheckpoint(dir);
+      const counted = countingCheckpoint(raw);
+      const backend = await createComputeBackend('cpu');
+      const runs: NonNullable<Progress['run']>[] = [];
+      try {
+        const model = resolveMoeModel(counted.ckpt);
+        await overlayCompute(counted.ckpt, model, numericsSolver(backend), {
+          layers: { kind: 'all' },
+          rule: { kind: 'energy', energy: 0.9 },
+          overlayDtype: 'F32',
+          bytesRead: counted.bytesRead,
+          onProgress: (p) => p.run && runs.push(p.run),
+        });
+        const steps = [...new Set(runs.filter((r) => r.layer === 1).map((r) => r.step))];
+        assert.deepEqual(steps, ['gate: base', 'up: base', 'down: base', 'gate: spectra', 'up: spectra', 'down: spectra', 'gate: factors', 'up: factors', 'down: factors']);
+        assert.deepEqual(runs.filter((r) => r.layer === 0 && r.step === 'up: factors').map((r) => r.expertsDone), [0, 1, 2, 3]);
+        assert.deepEqual([...new Set(runs.map((r) => r.layersDone))], [0, 1]);
+        // reported as each expert starts: the last report precedes the last expert's read
+        assert.ok(runs.every((r, i) => i === 0 || r.bytesRead >= runs[i - 1]!.bytesRead));
+        assert.ok(runs.at(-1)!.bytesRead > 0 && runs.at(-1)!.bytesRead < counted.bytesRead());
       } finally {
         await raw.close();
         await backend.dispose();

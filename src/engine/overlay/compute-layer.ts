@@ -9,6 +9,7 @@
 import { PROJECTIONS, type LayerIndex, type MoeModel, type Projection } from '../layouts/types';
 import type { DeltaSolver } from './delta-solver';
 import { deltaOf, meanExpert, squaredNorm } from './expert-stats';
+import type { StepSink } from './report-parts';
 import { checkFixedRank, energyKept, energyRankAllExperts, ranksForTargetRatio, type ProjectionRanks } from './rank-rules';
 import { OVERLAY_DTYPE_BYTES, type LayerOverlay, type OverlayDtype, type RankRule } from './types';
 
@@ -18,14 +19,13 @@ export interface ComputeLayerOptions {
   /** Stored bytes of each projection's expert weights in this layer (for the target-ratio rule). */
   readonly originalBytes: Readonly<Record<Projection, number>>;
   readonly signal?: AbortSignal;
-  readonly onStep?: (message: string) => void;
+  readonly onStep?: StepSink;
 }
 
 export async function computeLayerOverlay(model: MoeModel, layer: LayerIndex, solver: DeltaSolver, opts: ComputeLayerOptions): Promise<LayerOverlay> {
   const bases = {} as Record<Projection, Awaited<ReturnType<typeof meanExpert>>>;
   for (const p of PROJECTIONS) {
-    opts.onStep?.(`layer ${layer}: mean ${p} expert`);
-    bases[p] = await meanExpert(model, layer, p, opts.signal);
+    bases[p] = await meanExpert(model, layer, p, opts.signal, (j) => opts.onStep?.(`layer ${layer}: mean ${p} expert, reading expert ${j + 1}/${model.numExperts}`, { step: `${p}: base`, expert: j, experts: model.numExperts }));
   }
   const ranks = await chooseRanks(model, layer, solver, bases, opts);
   return {
@@ -35,7 +35,7 @@ export async function computeLayerOverlay(model: MoeModel, layer: LayerIndex, so
     bases,
     async expert(p, j) {
       opts.signal?.throwIfAborted();
-      opts.onStep?.(`layer ${layer}: ${p} expert ${j} rank-${ranks[p]} factors`);
+      opts.onStep?.(`layer ${layer}: ${p} expert ${j} rank-${ranks[p]} factors`, { step: `${p}: factors`, expert: j, experts: model.numExperts });
       const w = await model.readExpert(layer, p, j);
       const delta = deltaOf(w, bases[p]);
       return { factors: await solver.factors(delta, ranks[p]), deltaEnergy: squaredNorm(delta.data), weightEnergy: squaredNorm(w.data) };
@@ -93,7 +93,7 @@ export async function energyRanks(
     const weights: number[] = [];
     for (let j = 0; j < model.numExperts; j++) {
       opts.signal?.throwIfAborted();
-      opts.onStep?.(`layer ${layer}: ${p} expert ${j} spectrum`);
+      opts.onStep?.(`layer ${layer}: ${p} expert ${j} spectrum`, { step: `${p}: spectra`, expert: j, experts: model.numExperts });
       const w = await model.readExpert(layer, p, j);
       const delta = deltaOf(w, bases[p]);
       totals.push(squaredNorm(delta.data));

@@ -11,7 +11,8 @@ import { computeLayerOverlay, recordingErrors } from './compute-layer';
 import type { DeltaSolver } from './delta-solver';
 import { expertBiasTensors } from './byte-accounting';
 import { OverlayWriter } from './overlay-store';
-import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { encodingName, layerBytes, modelHeader, overlaySteps, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { RunTracker } from '../analysis/run-tracker';
 import type { OverlayDtype, RankRule } from './types';
 
 export interface ComputeOptions {
@@ -21,10 +22,13 @@ export interface ComputeOptions {
   readonly saveDir?: string;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressSink;
+  /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
+  readonly bytesRead?: () => number;
 }
 
 export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: DeltaSolver, opts: ComputeOptions): Promise<OverlayReport> {
   const layouts = selectLayers(model, opts.layers);
+  const tracker = new RunTracker(layouts.length, opts.bytesRead);
   const writer = opts.saveDir ? await OverlayWriter.begin(opts.saveDir, { ckpt, family: model.family, numExperts: model.numExperts }, opts.overlayDtype, opts.rule) : null;
   try {
     const layers: OverlayReport['layers'][number][] = [];
@@ -35,7 +39,7 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
         overlayDtype: opts.overlayDtype,
         originalBytes: bytes0.original,
         ...(opts.signal ? { signal: opts.signal } : {}),
-        onStep: progressStep(opts.onProgress, 'overlay', i, layouts.length),
+        onStep: progressStep(opts.onProgress, 'overlay', i, layouts.length, { tracker, layer: layout.layer, steps: overlaySteps(opts.rule, PROJECTIONS.length) }),
       });
       // Each expert's factors are solved once, written (or only measured) and dropped.
       const recorded = recordingErrors(overlay);
@@ -56,6 +60,7 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
           error_source: 'spectrum',
         };
       }
+      tracker.layerDone();
       layers.push({ layer: layout.layer, projections, ranks: overlay.ranks, original_bytes: bytes.originalTotal, overlay_bytes: bytes.overlayTotal, ratio: ratioOf(bytes.originalTotal, bytes.overlayTotal) });
     }
     const saved = writer ? await writer.commit() : null;

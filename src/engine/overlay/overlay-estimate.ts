@@ -14,7 +14,8 @@ import type { DeltaSolver } from './delta-solver';
 import { meanExpert } from './expert-stats';
 import { checkFixedRank, ranksForTargetRatio, type ProjectionRanks } from './rank-rules';
 import { notCompressibleNote } from './overlay-compute';
-import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { encodingName, layerBytes, modelHeader, overlaySteps, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { RunTracker } from '../analysis/run-tracker';
 import { OVERLAY_DTYPE_BYTES, type OverlayDtype, type RankRule } from './types';
 
 export interface EstimateOptions {
@@ -23,14 +24,18 @@ export interface EstimateOptions {
   readonly fast?: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressSink;
+  /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
+  readonly bytesRead?: () => number;
 }
 
 export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver: DeltaSolver, opts: EstimateOptions): Promise<OverlayReport> {
   const bytes = checkpointBytes(ckpt, model);
   const layers: OverlayReport['layers'][number][] = [];
   let fastRanks: ProjectionRanks | null = null;
+  const tracker = new RunTracker(model.layers.length, opts.bytesRead);
   for (const [i, layout] of model.layers.entries()) {
-    const step = progressStep(opts.onProgress, 'estimate', i, model.layers.length);
+    const measured = opts.rule.kind === 'energy' && !(opts.fast && i > 0);
+    const step = progressStep(opts.onProgress, 'estimate', i, model.layers.length, { tracker, layer: layout.layer, steps: measured ? overlaySteps(opts.rule, 0) : 0 });
     const original = layerBytes(ckpt, layout, { gate: 0, up: 0, down: 0 }, opts.overlayDtype).original;
     let ranks: ProjectionRanks;
     let errors: Readonly<Record<Projection, SpectralErrors>> | null = null;
@@ -44,7 +49,7 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
       ranks = fastRanks;
     } else {
       const bases = {} as Record<Projection, Awaited<ReturnType<typeof meanExpert>>>;
-      for (const p of PROJECTIONS) bases[p] = await meanExpert(model, layout.layer, p, opts.signal);
+      for (const p of PROJECTIONS) bases[p] = await meanExpert(model, layout.layer, p, opts.signal, (j) => step(`layer ${layout.layer}: mean ${p} expert, reading expert ${j + 1}/${model.numExperts}`, { step: `${p}: base`, expert: j, experts: model.numExperts }));
       const er = await energyRanks(model, layout.layer, solver, bases, rule.energy, { ...(opts.signal ? { signal: opts.signal } : {}), onStep: step });
       ranks = fastRanks = er.ranks;
       errors = er.errors;
@@ -64,6 +69,7 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
         error_source: 'spectrum',
       };
     }
+    tracker.layerDone();
     layers.push({ layer: layout.layer, projections, ranks, original_bytes: b.originalTotal, overlay_bytes: b.overlayTotal, ratio: ratioOf(b.originalTotal, b.overlayTotal) });
   }
   const expertOriginal = layers.reduce((a, l) => a + l.original_bytes!, 0);

@@ -15,7 +15,8 @@ import { selectLayers } from '../analysis/layer-selection';
 import { computeLayerOverlay } from './compute-layer';
 import type { DeltaSolver } from './delta-solver';
 import { readLayerOverlay, readManifest, roundLayerOverlay, type OverlayManifest } from './overlay-store';
-import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { encodingName, layerBytes, modelHeader, overlaySteps, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { RunTracker } from '../analysis/run-tracker';
 import type { LayerOverlay, OverlayDtype, RankRule } from './types';
 import { inputsFromFile, seededInputs, DEFAULT_VERIFY_SEED, DEFAULT_VERIFY_TOKENS } from './verify-inputs';
 import { verifyLayerOverlay, type InputSet, type LayerVerification } from './verify-layer';
@@ -33,6 +34,8 @@ export interface VerifyOptions {
   readonly maxError?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressSink;
+  /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
+  readonly bytesRead?: () => number;
 }
 
 export async function overlayVerify(ckpt: Checkpoint, model: MoeModel, solver: DeltaSolver, backend: ComputeBackend, opts: VerifyOptions): Promise<OverlayReport> {
@@ -46,12 +49,13 @@ export async function overlayVerify(ckpt: Checkpoint, model: MoeModel, solver: D
   const inputs: InputSet[] = [{ label: 'seeded', batch: seededInputs(hidden, seed) }];
   if (opts.inputsFile) inputs.push({ label: 'file', batch: await inputsFromFile(opts.inputsFile, hidden) });
 
+  const tracker = new RunTracker(layouts.length, opts.bytesRead);
   const layers: OverlayReport['layers'][number][] = [];
   let worstOutput = 0;
   let worstWeight = 0;
   let outputMeasured = false;
   for (const [i, layout] of layouts.entries()) {
-    const step = progressStep(opts.onProgress, 'verify', i, layouts.length);
+    const step = progressStep(opts.onProgress, 'verify', i, layouts.length, { tracker, layer: layout.layer, steps: manifest ? 1 : overlaySteps(opts.rule, 1) });
     // A computed overlay solves each expert's factors when verify reaches that expert; a saved one reads them then.
     const saved = manifest ? await readLayerOverlay(opts.overlayDir!, manifest, layout.layer) : null;
     const overlay: LayerOverlay =
@@ -74,6 +78,7 @@ export async function overlayVerify(ckpt: Checkpoint, model: MoeModel, solver: D
       outputMeasured = true;
       for (const s of Object.values(v.expert_output_error)) worstOutput = Math.max(worstOutput, s.max);
     }
+    tracker.layerDone();
     layers.push(layerReport(ckpt, layout, overlay, v, dtype));
   }
   const criterion = outputMeasured ? 'output_error' : 'weight_error';

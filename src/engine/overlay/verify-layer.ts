@@ -13,6 +13,7 @@ import { expertForward, forwardKindOf, relativeOutputError, type ExpertWeights, 
 import { squaredNorm } from './expert-stats';
 import { reconstructGraph } from './graphs';
 import type { LayerOverlay } from './types';
+import type { StepSink } from './report-parts';
 
 export interface InputSet {
   readonly label: 'seeded' | 'file';
@@ -69,7 +70,7 @@ export async function verifyLayerOverlay(
   overlay: LayerOverlay,
   backend: ComputeBackend,
   inputs: readonly InputSet[],
-  opts: { signal?: AbortSignal; onStep?: (message: string) => void } = {},
+  opts: { signal?: AbortSignal; onStep?: StepSink } = {},
 ): Promise<LayerVerification> {
   const activation: ExpertActivation = model.activation;
   const canForward = forwardKindOf(activation) !== null;
@@ -80,7 +81,7 @@ export async function verifyLayerOverlay(
   // One expert at a time: its three matrices, their factors, the rebuilt weights; nothing kept but errors.
   for (let j = 0; j < model.numExperts; j++) {
     opts.signal?.throwIfAborted();
-    opts.onStep?.(`layer ${overlay.layer}: verifying expert ${j + 1}/${model.numExperts}`);
+    opts.onStep?.(`layer ${overlay.layer}: verifying expert ${j + 1}/${model.numExperts}`, { step: 'verify', expert: j, experts: model.numExperts });
     const original = {} as Record<Projection, { w: ExpertMatrix; bias: Float32Array | null }>;
     const rebuilt = {} as Record<Projection, { w: ExpertMatrix; bias: Float32Array | null }>;
     for (const p of PROJECTIONS) {
