@@ -15,6 +15,7 @@
  */
 import { MoeInspectorError } from '../errors';
 import type { ExpertMatrix, RowBlockSource } from '../layouts/types';
+import { transpose } from '../layouts/tensor-read';
 import { ort, type ComputeBackend } from './backend';
 import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
@@ -253,13 +254,6 @@ function cosineOf(gram: Float64Array, norms: readonly number[]): ProjectionMetri
   const mean = pairs.reduce((a, b) => a + b, 0) / Math.max(1, pairs.length);
   const std = Math.sqrt(pairs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, pairs.length));
   return { mean, std, matrix };
-}
-
-/** [rows, cols] -> [cols, rows]. */
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
-  return out;
 }
 
 /**
