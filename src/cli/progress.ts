@@ -3,7 +3,7 @@ import type { Progress } from '../shared/messages';
 import { formatProgress, formatRun } from '../shared/progress-format';
 
 /** Stages that repeat per projection or per expert: a log gets their layer's summary line instead. */
-const CHATTY = new Set(['spectra', 'reading', 'base']);
+const CHATTY = new Set(['spectra', 'reading', 'base', 'prefetch']);
 
 export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): { update: (p: Progress) => void; done: () => void } {
   const tty = stream.isTTY === true;

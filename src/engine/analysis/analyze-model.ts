@@ -72,7 +72,7 @@ export async function analyzeModel(
         prefetch: opts.prefetch === true,
         ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}),
         ...(opts.timings ? { timings: opts.timings } : {}),
-        onPrefetch: (d, t) => report('fetching', 'reading experts into the range cache', 0, 0, 0, `${label}: fetched expert ${d}/${t}`),
+        onPrefetch: (d, t) => report('prefetch', 'reading experts into the range cache', 0, 0, 0, `${label}: fetched expert ${d}/${t}`),
         onBlocks: (d, t) => {
           report('base', 'base and cosines', d / t, 0, 0, `${label}: base, norms and cosines, rows ${d}/${t} of all ${layout.numExperts} experts`);
           if (d === t) t1 = performance.now();
