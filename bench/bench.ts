@@ -80,7 +80,8 @@ const gib = (b: number) => `${(b / GIB).toFixed(2)} GiB`;
 
 function memoryLine(r: TreeRun): string {
   const verdict = Math.max(r.peakTreeRss, r.sumOfPeaks) <= RSS_GOAL ? 'within' : 'OVER';
-  return `peak RSS of the process tree ${gib(r.peakTreeRss)} (max of summed VmRSS, ${r.samples} samples at 50 ms, ${r.processes} processes); sum of per-process VmHWM ${gib(r.sumOfPeaks)}; ${verdict} the 2.5 GiB goal`;
+  const each = r.perProcess.map((p) => `${p.script} ${gib(p.hwm)}`).join(' + ');
+  return `peak RSS of the process tree ${gib(r.peakTreeRss)} (max of summed VmRSS, ${r.samples} samples at 50 ms); sum of per-process VmHWM ${gib(r.sumOfPeaks)} (${each}); ${verdict} the 2.5 GiB goal`;
 }
 
 interface Row {

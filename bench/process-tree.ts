@@ -20,6 +20,18 @@ export interface TreeRun {
   readonly sumOfPeaks: number;
   readonly processes: number;
   readonly samples: number;
+  /** Each process's own peak (VmHWM) and the script it ran, root first. */
+  readonly perProcess: readonly { readonly script: string; readonly hwm: number }[];
+}
+
+/** The script a node process runs (its first argument that is not an option), for labels. */
+function scriptOf(pid: number): string {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    return (args.slice(1).find((a) => !a.startsWith('-')) ?? args[0] ?? '?').split('/').pop()!;
+  } catch {
+    return '?';
+  }
 }
 
 function parentOf(pid: number): number | null {
@@ -71,6 +83,7 @@ export function runMeasured(command: string, args: readonly string[], env: NodeJ
     let peakTreeRss = 0;
     let samples = 0;
     const hwm = new Map<number, number>();
+    const scripts = new Map<number, string>();
     const sample = () => {
       if (child.pid === undefined) return;
       let sum = 0;
@@ -79,6 +92,7 @@ export function runMeasured(command: string, args: readonly string[], env: NodeJ
         if (!m) continue;
         sum += m.rss;
         hwm.set(pid, Math.max(hwm.get(pid) ?? 0, m.hwm));
+        if (!scripts.has(pid)) scripts.set(pid, scriptOf(pid));
       }
       peakTreeRss = Math.max(peakTreeRss, sum);
       samples++;
@@ -99,6 +113,7 @@ export function runMeasured(command: string, args: readonly string[], env: NodeJ
         sumOfPeaks: [...hwm.values()].reduce((a, b) => a + b, 0),
         processes: hwm.size,
         samples,
+        perProcess: [...hwm.entries()].map(([pid, h]) => ({ script: scripts.get(pid) ?? '?', hwm: h })),
       });
     });
   });
