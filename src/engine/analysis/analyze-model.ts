@@ -57,22 +57,22 @@ export async function analyzeModel(
     for (const [pi, proj] of PROJECTIONS.entries()) {
       const step = li * PROJECTIONS.length + pi;
       const label = `layer ${layout.layer} ${proj}`;
-      const count = analyze?.length ?? layout.numExperts;
+      const count = analyze.length;
       // Share of this layer done: whole projections, plus pass one's rows and pass two's experts weighted by measured time.
-      const report = (stage: string, what: string, pass1: number, pass2: number, done: number, message: string) => {
+      const report = (stage: string, what: string, pass1: number, pass2: number, done: number, message: string, of = count) => {
         const w = weights.pass1Share();
-        const run = tracker.position(layout.layer, `${proj}: ${what}`, done, count, (pi + w * pass1 + (1 - w) * pass2) / PROJECTIONS.length);
+        const run = tracker.position(layout.layer, `${proj}: ${what}`, done, of, (pi + w * pass1 + (1 - w) * pass2) / PROJECTIONS.length);
         opts.onProgress?.({ stage, done: step, total, message, run });
       };
       const t0 = performance.now();
       let t1 = t0;
       const metrics = await streamingProjectionMetrics(backend, expertStream(model, layout, proj), {
-        ...(analyze ? { analyze } : {}),
+        analyze,
         signal: opts.signal,
         prefetch: opts.prefetch === true,
         ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}),
         ...(opts.timings ? { timings: opts.timings } : {}),
-        onPrefetch: (d, t) => report('prefetch', 'reading experts into the range cache', 0, 0, 0, `${label}: fetched expert ${d}/${t}`),
+        onPrefetch: (d, t) => report('prefetch', 'reading experts into the range cache', 0, 0, d, `${label}: fetched expert ${d}/${t}`, t),
         onBlocks: (d, t) => {
           report('base', 'base and cosines', d / t, 0, 0, `${label}: base, norms and cosines, rows ${d}/${t} of all ${layout.numExperts} experts`);
           if (d === t) t1 = performance.now();
