@@ -16,17 +16,10 @@ export function currentTheme(): ChartTheme {
     grid: highContrast ? cssVar('--vscode-contrastBorder', '#6fc3df') : cssVar('--vscode-editorWidget-border', EXPORT_THEME.grid),
     font: cssVar('--vscode-font-family', EXPORT_THEME.font),
     fontSize,
-    accent: cssVar('--vscode-editorError-foreground', EXPORT_THEME.accent),
+    accent: EXPORT_THEME.accent,
     band: cssVar('--vscode-descriptionForeground', EXPORT_THEME.band),
-    palette: [
-      cssVar('--vscode-charts-blue', EXPORT_THEME.palette[0]!),
-      cssVar('--vscode-charts-red', EXPORT_THEME.palette[1]!),
-      cssVar('--vscode-charts-green', EXPORT_THEME.palette[2]!),
-      cssVar('--vscode-charts-orange', EXPORT_THEME.palette[3]!),
-      cssVar('--vscode-charts-purple', EXPORT_THEME.palette[4]!),
-      cssVar('--vscode-charts-yellow', EXPORT_THEME.palette[5]!),
-      ...EXPORT_THEME.palette.slice(6),
-    ],
+    // fixed colour-blind-safe palette (Okabe-Ito): the theme's chart colours include a red/green pair
+    palette: EXPORT_THEME.palette,
   };
 }
 

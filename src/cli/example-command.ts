@@ -35,6 +35,6 @@ export async function exampleCommand(): Promise<number> {
   if (r.kind !== 'compare') throw new Error('unexpected result');
   const out = join(root, 'compare.json');
   await writeJsonAtomic(out, r.report);
-  process.stdout.write(`${formatAnalysis(r.report.models[0])}\n\n${formatCompare(r.report)}\n\nFull report (moe-inspector/compare@1): ${out}\n`);
+  process.stdout.write(`${formatAnalysis(r.report.models[0])}\n\n${formatCompare(r.report, out)}\n\nFull report (moe-inspector/compare@1): ${out}\n`);
   return 0;
 }

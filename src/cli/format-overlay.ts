@@ -26,7 +26,50 @@ function ruleText(r: OverlayReport): string {
   return `fixed gate ${rule.gate} / up ${rule.up} / down ${rule.down}`;
 }
 
+/** Below this share of delta energy kept by some expert, compute's figures come with a warning. */
+export const LOW_ENERGY_KEPT = 0.9;
+/** The verdict's native rule: a 95%-energy rank above this share of the maximum rank. */
+const NATIVE_RANK_SHARE = 0.5;
+
+type OverlayLayer = OverlayReport['layers'][number];
+
+/** What the weight error includes: computed from the spectrum (exact factors) or rebuilt from stored ones. */
+function errorLabel(source: 'spectrum' | 'reconstruction' | undefined, dtype: string): string {
+  if (source === 'reconstruction') return `weight error (rebuilt from the ${dtype} overlay, so its storage rounding included)`;
+  return `weight error (exact float32 factors, before rounding to ${dtype})`;
+}
+
+function layerRatio(l: OverlayLayer): string {
+  const x = l.ratio ?? NaN;
+  return Number.isFinite(x) && x <= 1 ? `${ratio(x)}: no compression` : ratio(x);
+}
+
+/** Warnings that keep a ratio from being read alone: experts that lose much energy, layers that look native. */
+function layerWarnings(r: OverlayReport, l: OverlayLayer): string[] {
+  const lowEnergy: string[] = [];
+  const native: string[] = [];
+  const rule = (r.options?.rank_rule as { kind?: string } | undefined)?.kind;
+  for (const p of PROJECTIONS) {
+    const pr = l.projections[p];
+    if (!pr) continue;
+    const kept = pr.energy_kept.length > 0 ? Math.min(...pr.energy_kept) : 1;
+    if (kept < LOW_ENERGY_KEPT) lowEnergy.push(`${(100 * kept).toFixed(1)}% (${p}, rank ${pr.rank})`);
+    const maxRank = pr.shape ? Math.min(...pr.shape) : 0;
+    // Only the energy rule measures what the experts need; fixed or ratio-driven ranks are the user's choice.
+    if (rule === 'energy' && maxRank > 0 && pr.rank / maxRank > NATIVE_RANK_SHARE) native.push(`${p} rank ${pr.rank} of ${maxRank} (${((100 * pr.rank) / maxRank).toFixed(0)}%)`);
+  }
+  const out: string[] = [];
+  if (native.length > 0) {
+    out.push(`warning: layer ${l.layer} looks native: to keep that energy it needs ${native.join(', ')}, above the ${100 * NATIVE_RANK_SHARE}% of a native layer; an overlay does not suit it`);
+  }
+  if (lowEnergy.length > 0) {
+    out.push(`warning: layer ${l.layer}: an expert keeps only ${lowEnergy.join(', ')} of its delta energy, below ${100 * LOW_ENERGY_KEPT}%: the ${ratio(l.ratio ?? NaN)} comes with a large weight error; raise the ranks or use --energy`);
+  }
+  return out;
+}
+
 export function formatOverlay(r: OverlayReport): string {
+  const dtype = r.options?.overlay_dtype ?? '?';
   const out = [
     RULE,
     `MOE OVERLAY ${r.mode.toUpperCase()}`,
@@ -40,19 +83,21 @@ export function formatOverlay(r: OverlayReport): string {
   }
   out.push('');
   for (const l of r.layers) {
-    out.push(`Layer ${l.layer}: ${formatBytes(l.original_bytes ?? 0)} -> ${formatBytes(l.overlay_bytes ?? 0)} (${ratio(l.ratio ?? NaN)})`);
+    out.push(`Layer ${l.layer}: ${formatBytes(l.original_bytes ?? 0)} -> ${formatBytes(l.overlay_bytes ?? 0)} (${layerRatio(l)})`);
     for (const p of PROJECTIONS) {
       const pr = l.projections[p];
       if (!pr) continue;
       const shape = pr.shape ? `[${pr.shape.join('x')}]` : '';
       out.push(`  ${p.padEnd(5)} ${shape.padEnd(12)} rank ${String(pr.rank).padStart(5)}  ${pr.encoding ?? ''}`);
-      out.push(`        weight error ${stats(pr.relative_error)}   energy kept min ${pr.energy_kept.length ? Math.min(...pr.energy_kept).toFixed(4) : 'n/a'}`);
+      out.push(`        ${errorLabel(pr.error_source, dtype)} ${stats(pr.relative_error)}`);
+      out.push(`        delta energy kept min ${pr.energy_kept.length ? Math.min(...pr.energy_kept).toFixed(4) : 'n/a'}`);
       if (pr.output_error) out.push(`        output error (this projection only) mean ${pr.output_error.mean.toExponential(2)} max ${pr.output_error.max.toExponential(2)}`);
     }
     const eo = l.expert_output_error;
     if (eo?.seeded) out.push(`  expert output error (seeded):  mean ${eo.seeded.mean.toExponential(2)}  max ${eo.seeded.max.toExponential(2)}`);
     if (eo?.inputs_file) out.push(`  expert output error (--inputs): mean ${eo.inputs_file.mean.toExponential(2)}  max ${eo.inputs_file.max.toExponential(2)}`);
     if (l.output_error_note) out.push(`  ${l.output_error_note}`);
+    if (r.mode !== 'verify') out.push(...layerWarnings(r, l).map((w) => `  ${w}`));
   }
   out.push('');
   if (r.non_expert_bytes) {

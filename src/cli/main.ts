@@ -5,34 +5,22 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WorkerJobError } from '../client/worker-client';
 import { isMoeInspectorError, MoeInspectorError } from '../engine/errors';
-import { parseLayerSpec } from '../engine/analysis/layer-selection';
-import type { DeviceChoice, LayerSelection, ModelAccess } from '../shared/messages';
+import { parseLayerSpec, parseShard } from '../engine/analysis/layer-selection';
+import type { DeviceChoice, LayerSelection, ModelAccess, RunOutput } from '../shared/messages';
 import { runInWorker } from './run-in-worker';
 import { formatAnalysis, formatCompare, formatInfo } from './format';
+import { formatProvenance } from './format-provenance';
 import { writeJsonAtomic } from './write-output';
+import { jsonPieces } from '../engine/io/json-file';
+import { withLayers } from '../engine/report/analysis-run';
+import type { LayerAnalysis } from '../engine/report/schema';
 import { synthCommand } from './synth-command';
 import { overlayCommand } from './overlay-command';
 import { exampleCommand } from './example-command';
 import { formatOverlay } from './format-overlay';
-
-const USAGE = `moe-inspect — is this Mixture-of-Experts upcycled or native?
-
-Usage:
-  moe-inspect info     -m MODEL [--json] [-o out.json]
-  moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--sample-experts N]
-                                [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json]
-  moe-inspect compare  -m A -c B [--layer N | --layers ...] [-o out.json]
-  moe-inspect overlay compute  -m MODEL [--layers ...] [--gate-rank R --up-rank R --down-rank R | --energy 0.95 | --target-ratio X] [--save DIR]
-  moe-inspect overlay verify   -m MODEL [--overlay DIR | ranks] [--inputs FILE] [--max-error E] [--seed N]
-  moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast]
-  moe-inspect synth --family F --out DIR [--structure upcycled|native|partial] [--dtype ...] ...
-  moe-inspect example            generate the bundled example model and analyse it
-
-MODEL: a .safetensors file, a model.safetensors.index.json, a model folder, or a Hugging Face id
-org/name[@revision] (local cache first, then the hub; HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE honoured).
---allow-full-download: fetch a whole hub file when its server ignores HTTP Range (refused by default).
-Aliases (the seeds' names): moe-type-analyze, moe-type-compare, moe-overlay-compute, moe-overlay-verify, moe-overlay-estimate.
-Exit codes: 0 ok, 1 bad input or failed check, 2 usage, 130 cancelled.`;
+import { mergeCommand } from './merge-command';
+import { reportSavedRun } from './saved-run';
+import { MAIN_USAGE, usageOf } from './usage';
 
 const COMMON = {
   model: { type: 'string', short: 'm' },
@@ -44,6 +32,9 @@ const COMMON = {
   'sample-experts': { type: 'string' },
   'full-spectra': { type: 'boolean' },
   'allow-full-download': { type: 'boolean' },
+  parent: { type: 'string' },
+  'no-provenance': { type: 'boolean' },
+  'sketch-dim': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -96,29 +87,55 @@ export function numberOf(v: Values, key: string): number | null {
   return n;
 }
 
+/** -o FILE [--resume]: the worker saves the report there after every layer. --resume without -o is a usage error. */
+export function runOutputOf(v: Values): RunOutput | undefined {
+  const path = v['output'];
+  if (typeof path !== 'string' || path === '') {
+    if (v['resume']) throw new MoeInspectorError('usage', '--resume continues the run saved in the -o file: give -o FILE');
+    return undefined;
+  }
+  return { path, resume: v['resume'] === true };
+}
+
 export { runInWorker } from './run-in-worker';
 
-async function emit(v: Values, report: unknown, text: string): Promise<void> {
+/** Prints the report (text or --json) and writes -o, unless the worker already saved it there. */
+async function emit(v: Values, report: unknown, text: string, savedByWorker = false): Promise<void> {
   if (typeof v['output'] === 'string') {
-    await writeJsonAtomic(v['output'], report);
+    if (!savedByWorker) await writeJsonAtomic(v['output'], report);
     process.stderr.write(`wrote ${v['output']}\n`);
   }
-  process.stdout.write(v['json'] ? JSON.stringify(report, null, 2) + '\n' : text + '\n');
+  if (!v['json']) process.stdout.write(text + '\n');
+  else {
+    // Piece by piece: a whole-model report can be longer than one JavaScript string may be.
+    for (const piece of jsonPieces(report, '', 3)) process.stdout.write(piece);
+    process.stdout.write('\n');
+  }
 }
 
 async function analyzeCommand(args: string[]): Promise<number> {
-  const { values: v } = parseArgs({ args, options: COMMON, strict: true });
-  const r = await runInWorker({
-    kind: 'analyze',
-    model: requireModel(v),
-    layers: layersOf(v),
-    sampleExperts: intOf(v, 'sample-experts'),
-    device: deviceOf(v),
-    ...(v['full-spectra'] ? { fullSpectra: true } : {}),
-    ...accessOf(v),
-  });
+  const { values: v } = parseArgs({ args, options: { ...COMMON, resume: { type: 'boolean' }, shard: { type: 'string' } }, strict: true });
+  const shard = typeof v.shard === 'string' ? parseShard(v.shard) : undefined;
+  const output = runOutputOf(v);
+  const received: LayerAnalysis[] = [];
+  const r = await reportSavedRun(output, () =>
+    runInWorker({
+      kind: 'analyze',
+      model: requireModel(v),
+      // A shard of the default selection means a shard of the whole model.
+      layers: layersOf(v, shard ? { kind: 'all' } : { kind: 'first' }),
+      sampleExperts: intOf(v, 'sample-experts'),
+      device: deviceOf(v),
+      ...(v['full-spectra'] ? { fullSpectra: true } : {}),
+      ...(shard ? { shard } : {}),
+      ...(output ? { output } : {}),
+      ...provenanceOf(v),
+      ...accessOf(v),
+    }, { onPartial: (_m, l) => received.push(l) }),
+  );
   if (r.kind !== 'analyze') throw new Error('unexpected result');
-  await emit(v, r.report, formatAnalysis(r.report));
+  const report = r.layersSent ? withLayers(r.report, received) : r.report;
+  await emit(v, report, formatAnalysis(report), output !== undefined);
   return 0;
 }
 
@@ -130,17 +147,36 @@ async function compareCommand(args: string[]): Promise<number> {
     layers: layersOf(v),
     sampleExperts: intOf(v, 'sample-experts'),
     device: deviceOf(v),
+    ...(v['no-provenance'] ? { provenance: false } : {}),
     ...accessOf(v),
   });
   if (r.kind !== 'compare') throw new Error('unexpected result');
-  await emit(v, r.report, formatCompare(r.report));
+  await emit(v, r.report, formatCompare(r.report, typeof v['output'] === 'string' ? v['output'] : null));
+  return 0;
+}
+
+/** --parent DENSE and --no-provenance (the neuron-matching pass is on by default). */
+function provenanceOf(v: Values): { parent?: string; provenance?: boolean; sketchDim?: number } {
+  if (v['no-provenance'] && typeof v['parent'] === 'string') throw new MoeInspectorError('usage', '--parent needs the provenance pass: drop --no-provenance');
+  const k = intOf(v, 'sketch-dim');
+  if (k !== null && (k < 8 || k > 4096)) throw new MoeInspectorError('usage', `--sketch-dim must be an integer in 8..4096 (got ${k})`);
+  return { ...(typeof v['parent'] === 'string' ? { parent: v['parent'] } : {}), ...(v['no-provenance'] ? { provenance: false } : {}), ...(k !== null ? { sketchDim: k } : {}) };
+}
+
+async function provenanceCommand(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({ args, options: COMMON, strict: true });
+  const { provenance: _on, ...extra } = provenanceOf(v);
+  const r = await runInWorker({ kind: 'provenance', model: requireModel(v), layers: layersOf(v), device: deviceOf(v), ...extra, ...accessOf(v) });
+  if (r.kind !== 'provenance') throw new Error('unexpected result');
+  await emit(v, r.report, formatProvenance(r.report));
   return 0;
 }
 
 async function infoCommand(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({ args, options: COMMON, strict: true, allowPositionals: true });
+  const { values: v, positionals } = parseArgs({ args, options: { ...COMMON, 'headers-only': { type: 'boolean' } }, strict: true, allowPositionals: true });
   const model = typeof v.model === 'string' ? v.model : positionals[0];
-  const r = await runInWorker({ kind: 'info', model: requireModel({ model }), ...accessOf(v) });
+  // Without --headers-only a model whose experts cannot be laid out fails as analyze does (exit 1).
+  const r = await runInWorker({ kind: 'info', model: requireModel({ model }), ...(v['headers-only'] ? { headersOnly: true } : {}), ...accessOf(v) });
   if (r.kind !== 'info') throw new Error('unexpected result');
   await emit(v, r.report, formatInfo(r.report));
   return 0;
@@ -150,26 +186,30 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   analyze: analyzeCommand,
   compare: compareCommand,
   info: infoCommand,
+  provenance: provenanceCommand,
   synth: synthCommand,
   overlay: (args) => overlayCommand(args, { emit, formatOverlay }),
+  merge: (args) => mergeCommand(args, emit),
   example: exampleCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    process.stdout.write(USAGE + '\n');
+  if (first === undefined || first === '--help' || first === '-h') {
+    process.stdout.write(MAIN_USAGE + '\n');
     return first === undefined ? 2 : 0;
   }
+  // "moe-inspect help analyze" = "moe-inspect analyze --help"
+  if (first === 'help') return main(rest.length > 0 ? [...rest, '--help'] : ['--help']);
   const expanded = ALIASES[first] ? [...ALIASES[first]!, ...rest] : argv;
   const [cmd, ...args] = expanded;
   const run = COMMANDS[cmd!];
   if (!run) {
-    process.stderr.write(`moe-inspect: unknown command "${cmd}"\n\n${USAGE}\n`);
+    process.stderr.write(`moe-inspect: unknown command "${cmd}"\n\n${MAIN_USAGE}\n`);
     return 2;
   }
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(usageOf(cmd!, args[0]) + '\n');
     return 0;
   }
   return run(args);
@@ -182,13 +222,20 @@ function exitCodeOf(e: unknown): number {
   return 1;
 }
 
+/** Exit once stdout and stderr have flushed: a pipe takes writes asynchronously, and exiting at once cut long --json reports short. */
+function exitAfterFlush(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      const msg = e instanceof Error ? e.message : String(e);
-      process.stderr.write(`moe-inspect: ${msg}\n`);
-      process.exit(exitCodeOf(e));
-    },
-  );
+  main(process.argv.slice(2)).then(exitAfterFlush, (e: unknown) => {
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`moe-inspect: ${msg}\n`);
+    exitAfterFlush(exitCodeOf(e));
+  });
 }

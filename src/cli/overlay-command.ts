@@ -5,9 +5,11 @@ import { OVERLAY_DTYPES, type OverlayDtype } from '../engine/overlay/types';
 import type { OverlayReport } from '../engine/report/schema';
 import type { Job, JobResult, OverlayJob, OverlayRanks } from '../shared/messages';
 import type { Values } from './main';
+import { reportSavedRun } from './saved-run';
 
 export interface OverlayCommandDeps {
-  readonly emit: (values: Values, report: unknown, text: string) => Promise<void>;
+  /** savedByWorker: the worker already wrote -o (a resumable estimate). */
+  readonly emit: (values: Values, report: unknown, text: string, savedByWorker?: boolean) => Promise<void>;
   readonly formatOverlay: (r: OverlayReport) => string;
   /** Runs the job (default: a fresh worker process via main.ts's runInWorker). */
   readonly run?: (job: Job) => Promise<JobResult>;
@@ -32,6 +34,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   'overlay-dtype': { type: 'string' },
   fast: { type: 'boolean' },
+  resume: { type: 'boolean' },
   'allow-full-download': { type: 'boolean' },
 } as const;
 
@@ -45,13 +48,13 @@ export async function overlayCommand(args: string[], deps: OverlayCommandDeps): 
   const { values: v } = parseArgs({ args: rest, options: OPTIONS, strict: true });
   const job = buildJob(mode as OverlayJob['mode'], v, cli);
   const run = deps.run ?? cli.runInWorker;
-  const r = await run(job);
+  const r = await reportSavedRun(job.output, () => run(job));
   if (r.kind !== 'overlay') throw new Error('unexpected result');
-  await deps.emit(v, r.report, deps.formatOverlay(r.report));
+  await deps.emit(v, r.report, deps.formatOverlay(r.report), job.output !== undefined);
   return r.report.verification && !r.report.verification.passed ? 1 : 0;
 }
 
-type Cli = Pick<typeof import('./main'), 'requireModel' | 'deviceOf' | 'layersOf' | 'intOf' | 'numberOf' | 'accessOf'>;
+type Cli = Pick<typeof import('./main'), 'requireModel' | 'deviceOf' | 'layersOf' | 'intOf' | 'numberOf' | 'accessOf' | 'runOutputOf'>;
 
 export function buildJob(mode: OverlayJob['mode'], v: Values, cli: Cli): OverlayJob {
   const overlayDir = str(v, 'overlay');
@@ -60,6 +63,9 @@ export function buildJob(mode: OverlayJob['mode'], v: Values, cli: Cli): Overlay
   if (str(v, 'inputs') && mode !== 'verify') throw new MoeInspectorError('usage', '--inputs applies to overlay verify only');
   const dtype = str(v, 'overlay-dtype') ?? 'BF16';
   if (!OVERLAY_DTYPES.includes(dtype as OverlayDtype)) throw new MoeInspectorError('usage', `--overlay-dtype must be one of ${OVERLAY_DTYPES.join(', ')} (got "${dtype}")`);
+  if (v['resume'] && mode !== 'estimate') throw new MoeInspectorError('usage', '--resume applies to overlay estimate (and analyze) only');
+  // estimate saves its report after every layer (resumable); compute and verify write -o at the end.
+  const output = mode === 'estimate' ? cli.runOutputOf(v) : undefined;
   const seed = cli.intOf(v, 'seed');
   const maxError = cli.numberOf(v, 'max-error');
   return {
@@ -77,6 +83,7 @@ export function buildJob(mode: OverlayJob['mode'], v: Values, cli: Cli): Overlay
     ...(maxError !== null ? { maxError } : {}),
     ...(seed !== null ? { seed } : {}),
     ...(v['fast'] ? { fast: true } : {}),
+    ...(output ? { output } : {}),
     ...cli.accessOf(v),
   };
 }

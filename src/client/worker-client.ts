@@ -9,10 +9,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { FromWorker, Job, JobResult, Progress, ToWorker, WireError } from '../shared/messages';
 import type { LayerAnalysis } from '../engine/report/schema';
+import type { LayerSummary } from '../shared/report-summary';
 
 export interface JobHandlers {
   onProgress?: (p: Progress) => void;
   onPartial?: (modelIndex: number, layer: LayerAnalysis) => void;
+  /** Jobs with a store: a finished layer's summary and the file holding the full layer. */
+  onStoredLayer?: (modelIndex: number, layer: LayerSummary, file: string) => void;
 }
 
 /** A job that ended without a result: carries the worker's error code ('cancelled', 'not-moe', 'worker-crashed', ...). */
@@ -124,6 +127,9 @@ export class WorkerClient {
         return;
       case 'partial':
         p.handlers.onPartial?.(m.modelIndex, m.layer);
+        return;
+      case 'partial-stored':
+        p.handlers.onStoredLayer?.(m.modelIndex, m.layer, m.file);
         return;
       case 'result':
         this.clear(m.id, p);

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'network' // transport failure after retries
   | 'offline' // HF_HUB_OFFLINE set and nothing cached
   | 'range-unsupported' // server ignored HTTP Range
+  | 'numerics' // an eigenvalue solver failed (names layer, projection and expert)
   | 'cancelled'
   | 'usage'; // bad command-line/API arguments
 
@@ -32,10 +33,16 @@ export class MoeInspectorError extends Error {
 function formatMessage(problem: string, where: { file?: string; tensor?: string }): string {
   const parts: string[] = [];
   if (where.file !== undefined) parts.push(where.file);
-  if (where.tensor !== undefined) parts.push(`tensor "${where.tensor}"`);
+  if (where.tensor !== undefined) parts.push(`tensor "${shortName(where.tensor)}"`);
   return parts.length > 0 ? `${parts.join(': ')}: ${problem}` : problem;
 }
 
 export function isMoeInspectorError(e: unknown): e is MoeInspectorError {
   return e instanceof MoeInspectorError;
 }
+
+/** Real tensor names are short; a hostile one is cut so that the message stays readable. */
+function shortName(name: string): string {
+  return name.length <= MAX_NAME ? name : `${name.slice(0, MAX_NAME)}... (${name.length} characters)`;
+}
+const MAX_NAME = 200;

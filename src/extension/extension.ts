@@ -10,6 +10,7 @@ import { watchModelFolders } from './model-folders';
 import { askHubId, browseModel, pickModel } from './model-picker';
 import { parseOverlayRanks } from './overlay-ranks';
 import { PANEL_VIEW_TYPE } from './report-panel';
+import { isSavedPanel } from './panel-protocol';
 
 let controller: Controller | null = null;
 
@@ -47,8 +48,8 @@ export function activate(context: vscode.ExtensionContext): void {
     const m = await browseModel('Analyze MoE');
     if (m) await c.analyze(m);
   });
-  cmd('moeInspector.showReport', (source: string) => c.showReport(source));
-  cmd('moeInspector.showLayer', (source: string, layer: number) => c.showReport(source, layer));
+  cmd('moeInspector.showReport', (runId: string) => c.showRun(runId));
+  cmd('moeInspector.showLayer', (runId: string, model: number, layer: number) => c.showRun(runId, { model, layer }));
 
   context.subscriptions.push(
     c,
@@ -56,7 +57,7 @@ export function activate(context: vscode.ExtensionContext): void {
     watchModelFolders(),
     vscode.window.registerTreeDataProvider('moeInspector.results', c.tree),
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel, state) => c.revivePanel(panel, state),
+      deserializeWebviewPanel: async (panel, state) => c.revivePanel(panel, isSavedPanel(state) ? state : null),
     }),
   );
   if (process.env['MOE_INSPECTOR_TEST_HOOKS']) registerTestHooks(context, c, process.env['MOE_INSPECTOR_TEST_HOOKS']);
@@ -105,6 +106,13 @@ function registerTestHooks(context: vscode.ExtensionContext, c: Controller, outF
       };
       await writeFile(outFile, JSON.stringify(report, null, 2));
       void vscode.window.showInformationMessage('MoE Inspector self-check written');
+    }),
+    // The extension host's own pid and memory, and the worker's pid: the test samples the host's
+    // RSS from /proc while an analysis runs, and kills the worker to check what a crash looks like.
+    vscode.commands.registerCommand('moeInspector.test.hostInfo', async () => {
+      const m = process.memoryUsage();
+      await writeFile(`${outFile}.host.json`, JSON.stringify({ pid: process.pid, rss: m.rss, heapUsed: m.heapUsed, workerPid: c.workerPid ?? null, activeRuns: c.activeRuns }));
+      void vscode.window.showInformationMessage('MoE Inspector host info written');
     }),
   );
 }

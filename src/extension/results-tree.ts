@@ -1,69 +1,85 @@
-/** Side bar tree: analysed models -> MoE layers -> projections, with verdicts as descriptions. */
+/**
+ * Side bar tree: saved runs (newest per model or model pair) -> MoE layers, verdicts as descriptions.
+ * Read from the RunStore, so every analysed model's report can be reopened after its panel was
+ * closed or the window reloaded.
+ */
 import * as vscode from 'vscode';
-import type { AnalysisReport, LayerAnalysis, ProjectionAnalysis } from '../engine/report/schema';
+import type { RunStore, SavedRun } from './run-store';
 
 type Node =
-  | { readonly kind: 'model'; readonly report: AnalysisReport }
-  | { readonly kind: 'layer'; readonly report: AnalysisReport; readonly layer: LayerAnalysis }
-  | { readonly kind: 'projection'; readonly name: string; readonly analysis: ProjectionAnalysis };
+  | { readonly kind: 'run'; readonly run: SavedRun }
+  | { readonly kind: 'model'; readonly run: SavedRun; readonly model: number }
+  | { readonly kind: 'layer'; readonly run: SavedRun; readonly model: number; readonly layer: SavedRun['models'][number]['layers'][number] };
 
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 const VERDICT_ICON = { upcycled: 'layers', native: 'symbol-misc', uncertain: 'question' } as const;
 
 export class ResultsTree implements vscode.TreeDataProvider<Node> {
-  private readonly reports = new Map<string, AnalysisReport>();
+  private runs: SavedRun[] = [];
   private readonly changed = new vscode.EventEmitter<Node | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
 
-  add(report: AnalysisReport): void {
-    this.reports.set(report.model.source, report);
-    this.changed.fire(undefined);
+  constructor(private readonly store: RunStore) {
+    this.refresh();
   }
 
-  get size(): number {
-    return this.reports.size;
+  /** Re-reads the saved runs (after a run finished). */
+  refresh(): void {
+    void this.store.list().then((all) => {
+      const seen = new Set<string>();
+      this.runs = all.filter((r) => {
+        const key = r.sources.join(' vs ');
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      });
+      this.changed.fire(undefined);
+    });
   }
 
+  /** Sources analysed so far (for the model pickers). */
   sources(): string[] {
-    return [...this.reports.keys()];
+    return [...new Set(this.runs.flatMap((r) => r.sources))];
   }
 
   getChildren(n?: Node): Node[] {
-    if (!n) return [...this.reports.values()].map((report) => ({ kind: 'model', report }));
-    if (n.kind === 'model') return n.report.layers.map((layer) => ({ kind: 'layer', report: n.report, layer }));
-    if (n.kind === 'layer') {
-      return (['gate', 'up', 'down'] as const).flatMap((p) => (n.layer.projections[p] ? [{ kind: 'projection' as const, name: p, analysis: n.layer.projections[p]! }] : []));
-    }
+    if (!n) return this.runs.map((run) => (run.kind === 'analyze' ? { kind: 'model', run, model: 0 } : { kind: 'run', run }));
+    if (n.kind === 'run') return n.run.models.map((_, model) => ({ kind: 'model', run: n.run, model }));
+    if (n.kind === 'model') return (n.run.models[n.model]?.layers ?? []).map((layer) => ({ kind: 'layer', run: n.run, model: n.model, layer }));
     return [];
   }
 
   getTreeItem(n: Node): vscode.TreeItem {
     switch (n.kind) {
+      case 'run': {
+        const item = new vscode.TreeItem(`compare: ${n.run.sources.map(short).join(' vs ')}`, vscode.TreeItemCollapsibleState.Collapsed);
+        item.iconPath = new vscode.ThemeIcon('split-horizontal');
+        item.tooltip = `${n.run.sources.join('\nvs\n')}\nanalysed ${n.run.date}`;
+        item.command = { command: 'moeInspector.showReport', title: 'Show report', arguments: [n.run.id] };
+        return item;
+      }
       case 'model': {
-        const r = n.report;
-        const item = new vscode.TreeItem(r.model.source.split(/[\\/]/).slice(-2).join('/'), vscode.TreeItemCollapsibleState.Expanded);
-        item.description = `${r.verdict.type} ${pct(r.verdict.confidence)}`;
-        item.tooltip = `${r.model.source}\n${r.model.family}, ${r.model.num_experts} experts\nverdict ${r.verdict.type}, confidence ${pct(r.verdict.confidence)}`;
-        item.iconPath = new vscode.ThemeIcon(VERDICT_ICON[r.verdict.type]);
+        const m = n.run.models[n.model]!;
+        const item = new vscode.TreeItem(short(m.source), vscode.TreeItemCollapsibleState.Collapsed);
+        item.description = `${m.verdict.type} ${pct(m.verdict.confidence)}`;
+        item.tooltip = `${m.source}\n${m.family}, ${m.numExperts} experts, ${m.layers.length} layers analysed\nverdict ${m.verdict.type}, confidence ${pct(m.verdict.confidence)}\nanalysed ${n.run.date}`;
+        item.iconPath = new vscode.ThemeIcon(VERDICT_ICON[m.verdict.type]);
         item.contextValue = 'moeModel';
-        item.command = { command: 'moeInspector.showReport', title: 'Show report', arguments: [r.model.source] };
+        item.command = { command: 'moeInspector.showReport', title: 'Show report', arguments: [n.run.id] };
         return item;
       }
       case 'layer': {
-        const item = new vscode.TreeItem(`layer ${n.layer.layer}`, vscode.TreeItemCollapsibleState.Collapsed);
-        item.description = `${n.layer.verdict.type} ${pct(n.layer.verdict.confidence)}`;
-        item.tooltip = n.layer.verdict.reasons.join('\n');
-        item.iconPath = new vscode.ThemeIcon(VERDICT_ICON[n.layer.verdict.type]);
-        item.command = { command: 'moeInspector.showLayer', title: 'Show layer', arguments: [n.report.model.source, n.layer.layer] };
-        return item;
-      }
-      case 'projection': {
-        const a = n.analysis;
-        const item = new vscode.TreeItem(n.name, vscode.TreeItemCollapsibleState.None);
-        item.description = `rank ${pct(a.rank_ratio)} · cos ${a.cosine.mean.toFixed(3)}`;
-        item.tooltip = `[${a.shape.join(' x ')}], r95 mean ${a.effective_rank_summary['0.95'].mean.toFixed(1)} of ${a.max_rank}`;
+        const item = new vscode.TreeItem(`layer ${n.layer.layer}`, vscode.TreeItemCollapsibleState.None);
+        item.description = `${n.layer.verdict} ${pct(n.layer.confidence)}`;
+        item.tooltip = n.layer.reasons.join('\n');
+        item.iconPath = new vscode.ThemeIcon(VERDICT_ICON[n.layer.verdict]);
+        item.command = { command: 'moeInspector.showLayer', title: 'Show layer', arguments: [n.run.id, n.model, n.layer.layer] };
         return item;
       }
     }
   }
+}
+
+function short(source: string): string {
+  return source.split(/[\\/]/).slice(-2).join('/');
 }

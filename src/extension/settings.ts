@@ -29,7 +29,7 @@ export function readSettings(): AnalysisSettings {
   };
   let layers: LayerSelection;
   try {
-    layers = parseLayerSpec(c.get<string>('defaultLayers', 'first'));
+    layers = parseLayerSpec(c.get<string>('defaultLayers', 'all'));
   } catch (e) {
     throw new SettingsError(`moeInspector.defaultLayers: ${(e as Error).message}`);
   }

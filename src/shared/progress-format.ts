@@ -31,7 +31,7 @@ export function formatRun(r: RunProgress): string {
     `${formatBytes(r.bytesRead)} read`,
     `ETA ${r.etaSeconds === null ? '…' : formatDuration(r.etaSeconds)}`,
   ];
-  return parts.join(' · ');
+  return `${r.model !== undefined ? `${r.model}: ` : ''}${parts.join(' · ')}`;
 }
 
 /** The run's line where the message carries one, else the plain message. */

@@ -1,16 +1,15 @@
 /** Maps a typed Job onto engine calls. The only place that wires formats, layouts, numerics and reports together. */
-import { MoeInspectorError } from '../engine/errors';
 import type { Checkpoint } from '../engine/model/checkpoint';
-import { resolveModel, transferStatsOf } from '../engine/model/resolve-model';
+import { resolveModel } from '../engine/model/resolve-model';
 import { resolveMoeModel } from '../engine/layouts';
-import { countingCheckpoint } from '../engine/model/counting-checkpoint';
 import { createComputeBackend, type ComputeBackend } from '../engine/numerics/backend';
-import { analyzeModel } from '../engine/analysis/analyze-model';
-import { emptyTimings, type MetricsTimings } from '../engine/numerics/projection-metrics';
 import { buildInfoReport } from '../engine/report/info';
-import { DEFAULT_THRESHOLDS, type AnalysisReport, type AnalysisStages, type LayerAnalysis } from '../engine/report/schema';
-import type { AnalyzeJob, DeviceChoice, Job, JobResult, ModelAccess, Progress } from '../shared/messages';
+import type { LayerAnalysis } from '../engine/report/schema';
+import type { DeviceChoice, Job, JobResult, ModelAccess, Progress } from '../shared/messages';
 import { runOverlayJob } from './overlay-job';
+import { denseParentOf, type DenseParent } from '../engine/provenance/dense-parent';
+import { runAnalysis } from './analysis-job';
+import { runProvenanceJob } from './provenance-job';
 
 export interface JobContext {
   readonly signal: AbortSignal;
@@ -43,17 +42,31 @@ export async function openModel(spec: string, access: ModelAccess, ctx: JobConte
 export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
   switch (job.kind) {
     case 'info':
-      return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, tryResolve(ckpt))) };
-    case 'analyze':
-      return { kind: 'analyze', report: await analyzeOne(job, job.model, 0, ctx) };
+      return { kind: 'info', report: await withCheckpoint(job.model, job, ctx, async (ckpt) => buildInfoReport(ckpt, job.headersOnly ? tryResolve(ckpt) : resolveMoeModel(ckpt))) };
+    case 'analyze': {
+      const report = await runAnalysis(job, job.model, 0, ctx);
+      // Saved to a file: every layer went out as a partial already (see JobResult.layersSent).
+      return job.output ? { kind: 'analyze', report: { ...report, layers: [] }, layersSent: true } : { kind: 'analyze', report };
+    }
     case 'compare': {
-      const a = await analyzeOne(job, job.models[0], 0, ctx);
-      const b = await analyzeOne(job, job.models[1], 1, ctx);
+      // Progress names the model: two models' "layer 0 done" lines would otherwise look alike.
+      const a = await runAnalysis(job, job.models[0], 0, naming(ctx, job.models[0]));
+      const b = await runAnalysis(job, job.models[1], 1, naming(ctx, job.models[1]));
       return { kind: 'compare', report: { schema: 'moe-inspector/compare@1', models: [a, b] } };
     }
     case 'overlay':
       return { kind: 'overlay', report: await runOverlayJob(job, ctx) };
+    case 'provenance':
+      return { kind: 'provenance', report: await runProvenanceJob(job, ctx) };
   }
+}
+
+/** The context with every progress message prefixed by the model's short name. */
+function naming(ctx: JobContext, spec: string): JobContext {
+  const trimmed = spec.replace(/[\\/]+$/, '');
+  // A long local path is named by its last component; a hub id (org/name) as written.
+  const name = trimmed.length <= 40 ? trimmed : trimmed.slice(trimmed.search(/[^\\/]*$/));
+  return { ...ctx, onProgress: (p) => ctx.onProgress({ ...p, message: `${name}: ${p.message}`, ...(p.run ? { run: { ...p.run, model: name } } : {}) }) };
 }
 
 function tryResolve(ckpt: Checkpoint) {
@@ -73,55 +86,9 @@ export async function withCheckpoint<T>(spec: string, access: ModelAccess, ctx: 
   }
 }
 
-async function analyzeOne(job: Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload'>, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
-  const started = performance.now();
-  const backend = await backendFor(job.device);
-  return withCheckpoint(spec, job, ctx, async (ckpt) => {
-    const counted = countingCheckpoint(ckpt);
-    const timings = emptyTimings();
-    const layerSeconds: number[] = [];
-    let layerStart = performance.now();
-    const model = resolveMoeModel(counted.ckpt);
-    const report = await analyzeModel(
-      model,
-      { source: spec, revision: ckpt.revision, sharedExperts: model.layers.some((l) => l.sharedExpertTensors.length > 0) },
-      backend,
-      {
-        layers: job.layers,
-        sampleExperts: job.sampleExperts,
-        thresholds: job.thresholds ?? DEFAULT_THRESHOLDS,
-        fullSpectra: job.fullSpectra === true,
-        signal: ctx.signal,
-        onProgress: ctx.onProgress,
-        onLayer: (l) => {
-          layerSeconds.push((performance.now() - layerStart) / 1000);
-          layerStart = performance.now();
-          ctx.onPartial(modelIndex, l);
-        },
-        bytesRead: counted.bytesRead,
-        timings,
-        // A hub model: each expert's bytes once into the range cache, so pass two transfers nothing more.
-        prefetch: transferStatsOf(ckpt) !== null,
-      },
-    );
-    if (ctx.signal.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
-    return {
-      ...report,
-      runtime: {
-        execution_provider: backend.executionProvider,
-        seconds: (performance.now() - started) / 1000,
-        checkpoint_bytes: ckpt.totalBytes,
-        checkpoint_bytes_read: counted.bytesRead(),
-        layer_seconds: layerSeconds,
-        stages: stagesOf(timings),
-        // Hub models only: bytes actually transferred this run (0 when the range cache served all).
-        ...(transferStatsOf(ckpt) ? { bytes_read: transferStatsOf(ckpt)!.bytesFetched } : {}),
-      },
-    };
-  });
+/** Runs `fn` with the dense parent opened (or without one when `spec` is undefined), closing it after. */
+export async function withParent<T>(spec: string | undefined, access: ModelAccess, ctx: JobContext, fn: (p: DenseParent | undefined, revision: string | null) => Promise<T>): Promise<T> {
+  if (spec === undefined) return fn(undefined, null);
+  return withCheckpoint(spec, access, ctx, (ckpt) => fn(denseParentOf(ckpt), ckpt.revision));
 }
 
-function stagesOf(t: MetricsTimings): AnalysisStages {
-  const s = (ms: number) => Math.round(ms) / 1000;
-  return { reading: s(t.readMs), base_and_norms: s(t.normsMs), cosine: s(t.cosineMs), delta_gram: s(t.gramMs), stage_one: s(t.panelMs + t.updateMs), eigen_worker: s(t.chaseMs + t.qlMs) };
-}

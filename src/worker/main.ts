@@ -5,6 +5,7 @@
 import type { FromWorker, ToWorker } from '../shared/messages';
 import { isMoeInspectorError } from '../engine/errors';
 import { runJob } from './jobs';
+import { ReportStore } from './report-store';
 
 const running = new Map<string, AbortController>();
 
@@ -16,12 +17,23 @@ async function handleRequest(id: string, msg: Extract<ToWorker, { type: 'request
   const ac = new AbortController();
   running.set(id, ac);
   try {
-    const result = await runJob(msg.job, {
+    const job = msg.job;
+    // jobs with a store send summaries; their full layers and reports go to files
+    const store = (job.kind === 'analyze' || job.kind === 'compare') && job.store ? new ReportStore(job.store) : null;
+    // a caller that asked for paced progress gets the newest step at most every progressEveryMs
+    const every = job.progressEveryMs ?? 0;
+    let lastProgress = 0;
+    const result = await runJob(job, {
       signal: ac.signal,
-      onProgress: (progress) => send({ type: 'progress', id, progress }),
-      onPartial: (modelIndex, layer) => send({ type: 'partial', id, modelIndex, layer }),
+      onProgress: (progress) => {
+        const now = Date.now();
+        if (every > 0 && now - lastProgress < every) return;
+        lastProgress = now;
+        send({ type: 'progress', id, progress });
+      },
+      onPartial: (modelIndex, layer) => send(store ? { type: 'partial-stored', id, modelIndex, ...store.layer(modelIndex, layer) } : { type: 'partial', id, modelIndex, layer }),
     });
-    send(ac.signal.aborted ? { type: 'cancelled', id } : { type: 'result', id, result });
+    send(ac.signal.aborted ? { type: 'cancelled', id } : { type: 'result', id, result: store ? store.result(result) : result });
   } catch (e) {
     if (ac.signal.aborted || (isMoeInspectorError(e) && e.code === 'cancelled')) send({ type: 'cancelled', id });
     else send({ type: 'error', id, error: toWire(e) });

@@ -2,14 +2,15 @@
 import { MoeInspectorError } from '../engine/errors';
 import { resolveMoeModel } from '../engine/layouts';
 import { countingCheckpoint } from '../engine/model/counting-checkpoint';
+import { assertOverlaySupported } from '../engine/overlay/gated';
 import { numericsSolver } from '../engine/overlay/numerics-solver';
 import { overlayCompute } from '../engine/overlay/overlay-compute';
-import { overlayEstimate } from '../engine/overlay/overlay-estimate';
 import { overlayVerify } from '../engine/overlay/overlay-verify';
 import { DEFAULT_OVERLAY_DTYPE, type RankRule } from '../engine/overlay/types';
 import type { OverlayReport } from '../engine/report/schema';
 import type { OverlayJob } from '../shared/messages';
 import { backendFor, withCheckpoint, type JobContext } from './jobs';
+import { runEstimate } from './estimate-job';
 
 export async function runOverlayJob(job: OverlayJob, ctx: JobContext): Promise<OverlayReport> {
   const started = performance.now();
@@ -22,6 +23,7 @@ export async function runOverlayJob(job: OverlayJob, ctx: JobContext): Promise<O
     const ckpt = counted.ckpt;
     const common = { rule, overlayDtype, signal: ctx.signal, onProgress: ctx.onProgress, bytesRead: counted.bytesRead };
     const model = resolveMoeModel(ckpt);
+    assertOverlaySupported(model);
     switch (job.mode) {
       case 'compute':
         return overlayCompute(ckpt, model, solver, { ...common, layers: job.layers, ...(job.saveDir ? { saveDir: job.saveDir } : {}) });
@@ -35,9 +37,10 @@ export async function runOverlayJob(job: OverlayJob, ctx: JobContext): Promise<O
           ...(job.maxError !== undefined ? { maxError: job.maxError } : {}),
         });
       case 'estimate':
-        return overlayEstimate(ckpt, model, solver, { ...common, fast: job.fast === true });
+        // Resumable, saved after every layer, with its own runtime (over all sessions).
+        return runEstimate(job, { ckpt, model, solver, backend, started }, { ...common, fast: job.fast === true }, ctx);
     }
   });
   if (ctx.signal.aborted) throw new MoeInspectorError('cancelled', 'overlay cancelled');
-  return { ...report, runtime: { execution_provider: backend.executionProvider, seconds: (performance.now() - started) / 1000 } };
+  return report.runtime ? report : { ...report, runtime: { execution_provider: backend.executionProvider, seconds: (performance.now() - started) / 1000 } };
 }

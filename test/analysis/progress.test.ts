@@ -7,7 +7,7 @@ import { generateSyntheticCheckpoint } from '../../src/engine/synth/generate';
 import { openCheckpoint } from '../../src/engine/model/open-checkpoint';
 import { countingCheckpoint } from '../../src/engine/model/counting-checkpoint';
 import { resolveMoeModel } from '../../src/engine/layouts';
-import { PROJECTIONS } from '../../src/engine/layouts/types';
+import { PROJECTIONS, projectionsOf } from '../../src/engine/layouts/types';
 import { createComputeBackend } from '../../src/engine/numerics/backend';
 import { analyzeModel } from '../../src/engine/analysis/analyze-model';
 import { DEFAULT_THRESHOLDS } from '../../src/engine/report/schema';
@@ -59,7 +59,7 @@ describe('progress of long runs', function () {
             printer.update(p);
           },
         });
-        const expertBytes = model.layers.flatMap((l) => PROJECTIONS.flatMap((p) => l.projections[p].tensors)).reduce((a, n) => a + counted.ckpt.tensors.get(n)!.byteLength, 0);
+        const expertBytes = model.layers.flatMap((l) => projectionsOf(l.projections).flatMap((p) => l.projections[p]!.tensors)).reduce((a, n) => a + counted.ckpt.tensors.get(n)!.byteLength, 0);
         assert.equal(counted.bytesRead(), 2 * expertBytes, 'each expert byte is read once per pass');
         const done = seen.filter((p) => p.stage === 'layer-done').map((p) => p.run!);
         assert.deepEqual(done.map((r) => [r.layersDone, r.layersTotal]), [[1, 2], [2, 2]]);

@@ -2,7 +2,10 @@
  * The streaming two-pass analysis against an independent in-memory float64 reference, on generated
  * checkpoints of every storage kind: per-expert (BF16, F32, FP8 with 128x128 block scales and
  * partial edge tiles), MXFP4 fused gate_up with interleaved rows, fused input-major (stored
- * transposed), fused output-major, input_linear halves, DBRX (w2 stored transposed).
+ * transposed), fused output-major, input_linear halves, DBRX (w2 stored transposed), and the issue-11
+ * families: experts without a gate (nemotron_h per-expert and stacked, switch_transformers and nllb_moe
+ * in encoder/decoder groups), aria's grouped GEMM stored [E, in, out], step3p7's 3-D stacks and
+ * ernie4_5_vl_moe's vision experts (a layer group with its own expert count).
  *  - pass one's row blocks equal the rows (or, stored transposed, the columns) of the whole-expert read, exactly;
  *  - base, norms and cosines equal a float64 computation from whole experts (cosines to 1e-6);
  *  - effective ranks equal those of the exact (Jacobi, float64) singular values of W_j - mean, wherever
@@ -12,7 +15,7 @@ import { strict as assert } from 'node:assert';
 import { generateSyntheticCheckpoint, type SynthSpec } from '../../src/engine/synth/generate';
 import { openCheckpoint } from '../../src/engine/model/open-checkpoint';
 import { resolveMoeModel } from '../../src/engine/layouts';
-import { PROJECTIONS, type ExpertMatrix, type MoeModel, type Projection } from '../../src/engine/layouts/types';
+import { projectionsOf, type ExpertMatrix, type MoeLayerLayout, type MoeModel, type Projection } from '../../src/engine/layouts/types';
 import { createComputeBackend, type ComputeBackend } from '../../src/engine/numerics/backend';
 import { analyzeModel } from '../../src/engine/analysis/analyze-model';
 import { DEFAULT_THRESHOLDS } from '../../src/engine/report/schema';
@@ -33,6 +36,13 @@ const CASES: [string, SynthSpec][] = [
   ['fused F32 (output-major)', { family: 'fused', dtype: 'F32', numLayers: 1, numExperts: 4, hidden: 24, intermediate: 12, structure: UP, seed: 9 }],
   ['granitemoe F16 (input_linear halves)', { family: 'granitemoe', dtype: 'F16', numLayers: 1, numExperts: 4, hidden: 24, intermediate: 16, structure: UP, seed: 10 }],
   ['dbrx BF16 (w2 stored transposed)', { family: 'dbrx', dtype: 'BF16', numLayers: 1, numExperts: 4, hidden: 24, intermediate: 16, structure: UP, seed: 11 }],
+  ['nemotron_h F32 (per-expert, no gate)', { family: 'nemotron_h', dtype: 'F32', numLayers: 2, numExperts: 4, hidden: 24, intermediate: 16, structure: UP, seed: 12 }],
+  ['nemotron_h_fused BF16 (stacked, no gate)', { family: 'nemotron_h_fused', dtype: 'BF16', numLayers: 2, numExperts: 4, hidden: 24, intermediate: 16, structure: UP, seed: 13 }],
+  ['switch_transformers BF16 (wi/wo, decoder group)', { family: 'switch_transformers', dtype: 'BF16', numLayers: 2, numExperts: 4, hidden: 24, intermediate: 16, structure: UP, seed: 14 }],
+  ['nllb_moe F16 (fc1/fc2 with biases, decoder group)', { family: 'nllb_moe', dtype: 'F16', numLayers: 2, numExperts: 4, hidden: 24, intermediate: 16, structure: UP, seed: 15 }],
+  ['aria F32 (grouped GEMM stored [E, in, out])', { family: 'aria', dtype: 'F32', numLayers: 1, numExperts: 4, hidden: 24, intermediate: 16, structure: UP, seed: 16 }],
+  ['step3p7 BF16 (3-D stacks)', { family: 'step3p7', dtype: 'BF16', numLayers: 2, numExperts: 4, hidden: 24, intermediate: 16, structure: UP, seed: 17 }],
+  ['ernie4_5_vl_moe BF16 (vision group)', { family: 'ernie4_5_vl_moe', dtype: 'BF16', numLayers: 2, numExperts: 4, hidden: 24, intermediate: 16, structure: UP, seed: 18 }],
 ];
 
 interface Reference {
@@ -43,10 +53,9 @@ interface Reference {
 }
 
 /** Whole experts, float64 throughout. */
-async function reference(model: MoeModel, layer: number, p: Projection): Promise<Reference> {
-  const L = model.layers.find((l) => l.layer === layer)!.layer;
+async function reference(model: MoeModel, layout: MoeLayerLayout, p: Projection): Promise<Reference> {
   const ws: ExpertMatrix[] = [];
-  for (let j = 0; j < model.numExperts; j++) ws.push(await model.readExpert(L, p, j));
+  for (let j = 0; j < layout.numExperts; j++) ws.push(await model.readExpert(layout.name, p, j));
   const { rows, cols } = ws[0]!;
   const base = new Float64Array(rows * cols);
   for (const w of ws) for (let i = 0; i < base.length; i++) base[i]! += w.data[i]!;
@@ -84,13 +93,16 @@ describe('streaming two-pass analysis equals an in-memory float64 reference', fu
         const ckpt = await openCheckpoint(dir);
         try {
           const model = resolveMoeModel(ckpt);
-          const layout = model.layers[model.layers.length - 1]!;
+          // The last layer of a named group where there is one (decoder, vision), else the last layer.
+          const layout = model.layers.filter((l) => l.group !== null).at(-1) ?? model.layers.at(-1)!;
           // pass one's blocks, cut at every size from 1 row to all rows, are exactly the whole read's rows
-          for (const p of PROJECTIONS) {
-            const blocks = model.rowBlocks(layout.layer, p);
-            for (let j = 0; j < model.numExperts; j++) {
-              const whole = (await model.readExpert(layout.layer, p, j)).data;
-              const [m, n] = layout.projections[p].shape;
+          const projs = projectionsOf(layout.projections);
+          const E = layout.numExperts;
+          for (const p of projs) {
+            const blocks = model.rowBlocks(layout.name, p);
+            for (let j = 0; j < E; j++) {
+              const whole = (await model.readExpert(layout.name, p, j)).data;
+              const [m, n] = layout.projections[p]!.shape;
               const stored = blocks.transposed ? transpose(whole, m, n) : whole;
               assert.equal(blocks.rows * blocks.cols, m * n);
               for (const size of [1, 3, blocks.rows]) {
@@ -104,7 +116,7 @@ describe('streaming two-pass analysis equals an in-memory float64 reference', fu
           }
           // the whole analysis, with pass one forced to one row per block (blockBytes 1)
           const report = await analyzeModel(model, { source: dir, revision: null, sharedExperts: false }, backend, {
-            layers: { kind: 'list', layers: [layout.layer] },
+            layers: { kind: 'list', layers: [], names: [layout.name] },
             sampleExperts: null,
             thresholds: DEFAULT_THRESHOLDS,
             fullSpectra: true,
@@ -112,12 +124,13 @@ describe('streaming two-pass analysis equals an in-memory float64 reference', fu
           });
           const got = report.layers[0]!;
           let rankChecks = 0;
-          for (const p of PROJECTIONS) {
-            const ref = await reference(model, layout.layer, p);
+          assert.equal(got.name ?? String(got.layer), layout.name);
+          for (const p of projs) {
+            const ref = await reference(model, layout, p);
             const g = got.projections[p]!;
-            for (let i = 0; i < model.numExperts; i++) {
+            for (let i = 0; i < E; i++) {
               assert.ok(Math.abs(g.expert_norms[i]! - ref.norms[i]!) <= 1e-9 * ref.norms[i]!, `${p} norm ${i}`);
-              for (let j = 0; j < model.numExperts; j++) assert.ok(Math.abs(g.cosine.matrix[i]![j]! - ref.cosine[i]![j]!) < 1e-6, `${p} cos[${i}][${j}] ${g.cosine.matrix[i]![j]} vs ${ref.cosine[i]![j]}`);
+              for (let j = 0; j < E; j++) assert.ok(Math.abs(g.cosine.matrix[i]![j]! - ref.cosine[i]![j]!) < 1e-6, `${p} cos[${i}][${j}] ${g.cosine.matrix[i]![j]} vs ${ref.cosine[i]![j]}`);
               const sMax = ref.singular[i]![0]!;
               g.singular_values[i]!.forEach((s, k) => assert.ok(Math.abs(s - (ref.singular[i]![k] ?? 0)) <= 2e-4 * sMax + 1e-12, `${p} expert ${i} sigma_${k}: ${s} vs ${ref.singular[i]![k]}`));
               for (const t of ['0.9', '0.95', '0.99'] as const) {
@@ -130,7 +143,8 @@ describe('streaming two-pass analysis equals an in-memory float64 reference', fu
               assert.ok(Math.abs(g.delta_norms[i]! - dn) <= 1e-5 * ref.norms[i]!, `${p} delta norm ${i}: ${g.delta_norms[i]} vs ${dn}`);
             }
           }
-          assert.ok(rankChecks >= 0.9 * 9 * model.numExperts, `only ${rankChecks} of ${9 * model.numExperts} ranks were clear of a tie`);
+          const all = 3 * projs.length * E;
+          assert.ok(rankChecks >= 0.9 * all, `only ${rankChecks} of ${all} ranks were clear of a tie`);
         } finally {
           await ckpt.close();
         }

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { decideVerdict, modelVerdict } from '../../src/engine/analysis/verdict';
-import { parseLayerSpec, sampledExperts } from '../../src/engine/analysis/layer-selection';
+import { parseLayerSpec, sampledExperts, selectLayers } from '../../src/engine/analysis/layer-selection';
+import type { MoeModel } from '../../src/engine/layouts/types';
 import { logSpacedIndices } from '../../src/engine/analysis/spectrum-sampling';
 import { DEFAULT_THRESHOLDS as T } from '../../src/engine/report/schema';
 
@@ -35,6 +36,14 @@ describe('verdict rule', () => {
     assert.ok(nearNative.confidence < 0.6);
   });
 
+  it('judges experts without a gate on up, and says so', () => {
+    const v = decideVerdict({ gateRankRatio: 0.01, meanCosine: 0.6, rankProjection: 'up' }, T);
+    assert.equal(v.type, 'upcycled');
+    assert.match(v.reasons[0]!, /^up rank ratio 1\.0%/);
+    assert.ok(v.reasons.includes('the experts have no gate projection: the rank test uses up'));
+    assert.match(decideVerdict({ gateRankRatio: 0.01, meanCosine: 0.6 }, T).reasons[0]!, /^gate rank ratio/);
+  });
+
   it('aggregates layers by summed confidence; disagreement lowers the model confidence', () => {
     const up = { type: 'upcycled' as const, confidence: 0.9, reasons: [] };
     const nat = { type: 'native' as const, confidence: 0.8, reasons: [] };
@@ -49,6 +58,23 @@ describe('layer selection', () => {
     assert.deepEqual(parseLayerSpec('all'), { kind: 'all' });
     assert.throws(() => parseLayerSpec('3-1'), /bad layer range/);
     assert.throws(() => parseLayerSpec('x'), /bad layer list/);
+  });
+
+  it('parses layer groups: encoder.1, decoder.0-2, a whole group, mixed with bare indices', () => {
+    assert.deepEqual(parseLayerSpec('encoder.1,decoder.0-2'), { kind: 'list', layers: [], names: ['encoder.1', 'decoder.0', 'decoder.1', 'decoder.2'] });
+    assert.deepEqual(parseLayerSpec('3,vision'), { kind: 'list', layers: [3], names: ['vision.*'] });
+    assert.throws(() => parseLayerSpec('encoder.3-1'), /bad layer range/);
+    assert.throws(() => parseLayerSpec('middle.1'), /bad layer list/);
+  });
+
+  it('selects grouped layers by name, group or bare index; an unknown one lists the groups', () => {
+    const layer = (group: string | null, n: number) => ({ layer: n, group, name: group === null ? String(n) : `${group}.${n}` });
+    const model = { family: 'switch_transformers', layers: [layer('encoder', 1), layer('encoder', 3), layer('decoder', 1), layer('decoder', 3)] } as unknown as MoeModel;
+    const names = (spec: string) => selectLayers(model, parseLayerSpec(spec)).map((l) => l.name);
+    assert.deepEqual(names('decoder.3,encoder.1'), ['encoder.1', 'decoder.3']);
+    assert.deepEqual(names('1'), ['encoder.1', 'decoder.1']);
+    assert.deepEqual(names('decoder'), ['decoder.1', 'decoder.3']);
+    assert.throws(() => names('encoder.2'), /layer encoder\.2 is not a MoE layer of this switch_transformers model; MoE layers: encoder\.1,3; decoder\.1,3/);
   });
 
   it('reproduces the seeds\' sampling of 8 experts and uses all by default', () => {

@@ -100,7 +100,7 @@ describe('hub: resolution order local path > HF cache > hub, and offline mode', 
   });
 
   it('neither a path nor a model id: not-found naming what was given', async () => {
-    await assert.rejects(resolveModel('./no/such/folder/here', { env: hubEnv(hub.url, home) }), /no\/such\/folder\/here: no such file or folder, and not a model id/);
+    await assert.rejects(resolveModel('./no/such/folder/here', { env: hubEnv(hub.url, home) }), /no\/such\/folder\/here: no such local path, and not a model id/);
     assert.equal(hub.log.length, 0);
   });
 });

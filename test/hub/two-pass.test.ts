@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { generateSyntheticCheckpoint } from '../../src/engine/synth/generate';
 import { openCheckpoint } from '../../src/engine/model/open-checkpoint';
 import { resolveMoeModel } from '../../src/engine/layouts';
-import { PROJECTIONS } from '../../src/engine/layouts/types';
+import { projectionsOf } from '../../src/engine/layouts/types';
 import type { AnalysisReport } from '../../src/engine/report/schema';
 import { CLI, ensureBuilt } from '../cli/build';
 import { FakeHub } from './fake-hub';
@@ -52,7 +52,7 @@ describe('hub: the two-pass analysis transfers about one copy of the layer', fun
     const ckpt = await openCheckpoint(modelDir);
     const model = resolveMoeModel(ckpt);
     const layout = model.layers.find((l) => l.layer === 2)!;
-    const expertBytes = PROJECTIONS.flatMap((p) => layout.projections[p].tensors).reduce((a, n) => a + ckpt.tensors.get(n)!.byteLength, 0);
+    const expertBytes = projectionsOf(layout.projections).flatMap((p) => layout.projections[p]!.tensors).reduce((a, n) => a + ckpt.tensors.get(n)!.byteLength, 0);
     const files = [...new Set([...ckpt.tensors.values()].map((t) => t.file))];
     await ckpt.close();
     const probes = files.length * 100_001;

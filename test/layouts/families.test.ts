@@ -28,8 +28,8 @@ describe('family layouts: biases, orientation, shared experts, layer rules', fun
         const gen = new SyntheticModel(spec);
         assert.deepEqual(model.activation, { kind: 'gpt-oss', alpha: 1.702, limit: 7 });
         for (const p of PROJECTIONS) {
-          assert.equal(model.layers[0]!.projections[p].encoding.kind, 'mxfp4');
-          assert.ok(model.layers[0]!.projections[p].hasBias);
+          assert.equal(model.layers[0]!.projections[p]!.encoding.kind, 'mxfp4');
+          assert.ok(model.layers[0]!.projections[p]!.hasBias);
           for (let j = 0; j < 4; j++) {
             const w = await model.readExpert(L(1), p, j);
             assert.ok(sameBits(w.data, gen.encodedExpert(1, p, j).values), `${p} ${j} weight`);
@@ -81,7 +81,7 @@ describe('family layouts: biases, orientation, shared experts, layer rules', fun
         const model = resolveMoeModel(ckpt);
         assert.deepEqual(model.layers.map((l) => l.layer as number), [1, 2]);
         assert.equal(model.numLayers, 3);
-        const enc = model.layers[0]!.projections.gate.encoding;
+        const enc = model.layers[0]!.projections.gate!.encoding;
         assert.deepEqual(enc, { kind: 'fp8-block', dtype: 'F8_E4M3', scaleDtype: 'F32', block: [128, 128] });
         assert.deepEqual(ckpt.tensors.get('model.layers.1.mlp.experts.0.down_proj.weight_scale_inv')!.shape, [2, 2]);
         assert.ok(model.layers[0]!.sharedExpertTensors.every((n) => n.includes('.mlp.shared_experts.')) && model.layers[0]!.sharedExpertTensors.length === 3);
@@ -122,7 +122,7 @@ describe('family layouts: biases, orientation, shared experts, layer rules', fun
           'model.layers.0.mlp.shared_expert_gate.weight',
         ]);
         assert.deepEqual(l.routerTensors, ['model.layers.0.mlp.gate.weight']);
-        for (const p of PROJECTIONS) assert.ok(l.projections[p].tensors.every((n) => /\.mlp\.experts\.\d+\./.test(n)) && l.projections[p].tensors.length === 4);
+        for (const p of PROJECTIONS) assert.ok(l.projections[p]!.tensors.every((n) => /\.mlp\.experts\.\d+\./.test(n)) && l.projections[p]!.tensors.length === 4);
       } finally {
         await ckpt.close();
       }
@@ -281,7 +281,7 @@ describe('layout errors', function () {
         const unscaled = viewOf(ckpt, { drop: (n) => n.endsWith('_scale_inv') });
         await rejectsWith(() => resolveMoeModel(unscaled), 'dtype', (e) => assert.match(e.message, /weight_scale_inv/));
         const count = viewOf(ckpt, { config: { ...ckpt.config, n_routed_experts: 4 } });
-        await rejectsWith(() => resolveMoeModel(count), 'layout', (e) => assert.match(e.message, /declares 4 routed experts but the tensors hold 3/));
+        await rejectsWith(() => resolveMoeModel(count), 'layout', (e) => assert.match(e.message, /n_routed_experts = 4, but the tensors hold 3 routed experts per layer \(layer 1: model\.layers\.1\.mlp\.experts\.0\.up_proj\.weight … model\.layers\.1\.mlp\.experts\.2\.up_proj\.weight_scale_inv\)/));
         const block = viewOf(ckpt, { config: { ...ckpt.config, quantization_config: { weight_block_size: [8, 8] } } });
         await rejectsWith(() => resolveMoeModel(block), 'layout', (e) => assert.match(e.message, /block scales have shape \[1, 1\], expected \[2, 4\]/));
       } finally {

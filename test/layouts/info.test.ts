@@ -28,9 +28,9 @@ describe('info report (headers only)', function () {
         assert.equal(r.num_experts, E);
         assert.equal(r.num_layers, layers);
         assert.deepEqual(r.moe_layers, [0, 1]);
-        assert.deepEqual(r.projections.gate.shape, [I, H]);
-        assert.deepEqual(r.projections.down.shape, [H, I]);
-        assert.match(r.projections.up.encoding, /^MXFP4/);
+        assert.deepEqual(r.projections.gate!.shape, [I, H]);
+        assert.deepEqual(r.projections.down!.shape, [H, I]);
+        assert.match(r.projections.up!.encoding, /^MXFP4/);
         // U8: blocks (params / 2 bytes) and scales (one byte per 32 inputs), 4 tensors per layer.
         const u8Bytes = layers * ((E * 2 * I * H + E * H * I) / 2 + (E * 2 * I * H + E * H * I) / 32);
         assert.deepEqual(r.dtypes['U8'], { tensors: 4 * layers, bytes: u8Bytes });
@@ -54,7 +54,7 @@ describe('info report (headers only)', function () {
         const r = buildInfoReport(ckpt, resolveMoeModel(ckpt));
         assert.deepEqual(r.moe_layers, [1]);
         assert.deepEqual(r.shared_experts, { present: true, tensors: 3 });
-        assert.match(r.projections.gate.encoding, /^F8_E4M3 x F32 scale per 128x128 block$/);
+        assert.match(r.projections.gate!.encoding, /^F8_E4M3 x F32 scale per 128x128 block$/);
         // Decoder MoE layer 1 only: the MTP layer (2) holds experts too, counted as "other".
         assert.equal(r.parameters.routed_experts, 2 * 3 * 16 * 32);
         const scaleTensors = [...ckpt.tensors.values()].filter((t) => t.name.endsWith('_scale_inv'));

@@ -2,6 +2,8 @@ import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { createComputeBackend, ort, type ComputeBackend, type GraphDef } from '../../src/engine/numerics/backend';
 import { ProtoWriter } from '../../src/engine/numerics/onnx/protobuf';
+import { deltaGram } from '../../src/engine/numerics/gram-spectrum';
+import { gramBlockSizes } from '../../src/engine/numerics/graphs';
 import { isMoeInspectorError } from '../../src/engine/errors';
 import { gaussian } from './reference';
 
@@ -117,6 +119,22 @@ describe('ONNX graphs built by the project run in real onnxruntime-node sessions
     const out = await backend.run(graph, { X: new ort.Tensor('float32', X, [4, 5]) });
     assert.deepEqual(out['Y']!.dims, [3, 2]);
     assert.deepEqual([...(out['Y']!.data as Float32Array)], [7, 8, 12, 13, 17, 18].map((x) => x * 2.5));
+  });
+
+  it('the lower-block delta Gram (Split, 10 Gemms, Transpose, Concat) equals D D^T / D^T D in float64 (1e-12), both sides, uneven blocks', async () => {
+    const g = gaussian(41);
+    for (const [m, n] of [[257, 300], [300, 257], [64, 70]] as const) {
+      const w = Float64Array.from({ length: m * n }, g);
+      const base = Float64Array.from({ length: m * n }, g);
+      const d = w.map((x, i) => x - base[i]!);
+      const dt = new Float64Array(m * n);
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) dt[j * m + i] = d[i * n + j]!;
+      const want = m <= n ? matmul(d, dt, m, n, m) : matmul(dt, d, n, m, n);
+      const got = await deltaGram(backend, t64(w, [m, n]), t64(base, [m, n]), m, n);
+      assertClose(got, want, 1e-12 * Math.max(m, n), `${m}x${n}`);
+    }
+    assert.deepEqual(gramBlockSizes(300), [64, 80, 64, 92]);
+    assert.deepEqual(gramBlockSizes(1024), [256, 256, 256, 256]);
   });
 
   it('creates one session per graph key and reuses it', async () => {

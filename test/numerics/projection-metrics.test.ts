@@ -3,6 +3,7 @@ import { createComputeBackend, ort, type ComputeBackend } from '../../src/engine
 import { matmulGraph } from '../../src/engine/numerics/graphs';
 import { symmetricEigenvalues } from '../../src/engine/numerics/symmetric-eigen';
 import { projectionMetrics, singularValueFloor } from '../../src/engine/numerics/projection-metrics';
+import { singularValues } from '../../src/engine/numerics/gram-spectrum';
 import { isMoeInspectorError } from '../../src/engine/errors';
 import type { ExpertMatrix } from '../../src/engine/layouts/types';
 import { gaussian, jacobiSingularValues, refEffectiveRank, withSpectrum } from './reference';
@@ -185,6 +186,45 @@ describe('projection metrics on ONNX Runtime', function () {
     });
     await assert.rejects(run, (e: unknown) => isMoeInspectorError(e) && e.code === 'cancelled');
     assert.ok(done < experts.length, `stopped after ${done} of ${experts.length}`);
+  });
+
+  it('scale invariance: experts scaled by 1e20 and 1e-20 give the same ranks, singular values scaled (1e-4 of sigma_max) and the same cosines (1e-6)', async () => {
+    const spectra = [Array.from({ length: 40 }, (_, i) => 0.9 ** i), Array.from({ length: 60 }, (_, i) => 1 - i / 80)];
+    const experts = pairedExperts(64, 96, spectra, 11);
+    const ref = await projectionMetrics(backend, experts);
+    for (const c of [1e20, 1e-20, 3e36]) {
+      const big = experts.map((e) => ({ ...e, data: Float32Array.from(e.data, (x) => x * c) }));
+      assert.ok(big.every((e) => e.data.every(Number.isFinite)));
+      const r = await projectionMetrics(backend, big);
+      for (const t of ['0.9', '0.95', '0.99'] as const) assert.deepEqual(r.effectiveRank[t], ref.effectiveRank[t], `c=${c} t=${t}`);
+      for (const [j, s] of r.singularValues.entries()) {
+        const want = spectra[j >> 1]!;
+        for (let i = 0; i < want.length; i++) assert.ok(Math.abs(s[i]! / c - want[i]!) <= 1e-4 * want[0]!, `c=${c} expert ${j} sigma_${i}: ${s[i]! / c} vs ${want[i]}`);
+      }
+      for (let i = 0; i < experts.length; i++) for (let j = 0; j < experts.length; j++) assert.ok(Math.abs(r.cosine.matrix[i]![j]! - ref.cosine.matrix[i]![j]!) < 1e-6, `c=${c} cos[${i}][${j}]`);
+      assert.ok(Math.abs(r.singularValueFloor / c - ref.singularValueFloor) <= 1e-6 * ref.singularValueFloor);
+    }
+  });
+
+  it('singularValues (the overlay\'s spectrum) of a constructed 300x200 matrix, plain and scaled by 1e20: within 1e-4 of sigma_max above the floor', async () => {
+    const want = Array.from({ length: 150 }, (_, i) => 2 * 0.97 ** i);
+    const d = withSpectrum(300, 200, want, 17);
+    for (const c of [1, 1e20]) {
+      const got = await singularValues(backend, Float32Array.from(d, (x) => x * c), 300, 200);
+      assert.equal(got.length, 200);
+      const floor = singularValueFloor(want[0]!, 300, 'float32');
+      for (let i = 0; i < 200; i++) {
+        const w = want[i] ?? 0;
+        if (w > floor) assert.ok(Math.abs(got[i]! / c - w) <= 1e-4 * want[0]!, `c=${c} sigma_${i}: ${got[i]! / c} vs ${w}`);
+        else assert.ok(got[i]! / c <= floor + w, `c=${c} sigma_${i} = ${got[i]! / c} above the floor ${floor}`);
+      }
+    }
+  });
+
+  it('a solver failure is a "numerics" error naming layer, projection and expert (a NaN reaching the solver)', async () => {
+    const experts = pairedExperts(30, 20, [[1, 0.5], [2, 1]], 13);
+    experts[2]!.data[17] = Number.NaN; // the reader refuses NaN; here it reaches the solver directly
+    await assert.rejects(projectionMetrics(backend, experts, { analyze: [2], label: 'layer 3 gate' }), (e: unknown) => isMoeInspectorError(e) && e.code === 'numerics' && /^layer 3 gate, expert 2: the eigenvalue solver failed/.test(e.message));
   });
 
   it('bad input: mismatched expert shapes (layout) and analysed indices out of range (usage)', async () => {

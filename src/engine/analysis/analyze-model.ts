@@ -5,7 +5,7 @@
  * (streamingProjectionMetrics), and a finished layer is handed to onLayer before the next starts.
  */
 import { MoeInspectorError } from '../errors';
-import { PROJECTIONS, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
+import { projectionsOf, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
 import type { ComputeBackend } from '../numerics/backend';
 import { streamingProjectionMetrics, type ExpertStream, type MetricsTimings, type ProjectionMetrics } from '../numerics/projection-metrics';
 import type { AnalysisReport, LayerAnalysis, ProjectionAnalysis, VerdictThresholds } from '../report/schema';
@@ -13,7 +13,9 @@ import type { LayerSelection, Progress } from '../../shared/messages';
 import { decideVerdict, meanCosineOf, modelVerdict } from './verdict';
 import { sampledExperts, selectLayers } from './layer-selection';
 import { downsampleSpectrum } from './spectrum-sampling';
-import { PassWeights, RunTracker } from './run-tracker';
+import { PassWeights, RunTracker, runLayerOf } from './run-tracker';
+import { withProvenance, withRecipe } from './with-provenance';
+import type { LayerProvenance } from '../report/schema';
 
 export interface AnalyzeOptions {
   readonly layers: LayerSelection;
@@ -23,21 +25,26 @@ export interface AnalyzeOptions {
   readonly fullSpectra?: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: Progress) => void;
-  readonly onLayer?: (layer: LayerAnalysis) => void;
+  /** Called as each layer is done; the next layer starts when it settles (a caller may save the layer first). */
+  readonly onLayer?: (layer: LayerAnalysis) => void | Promise<void>;
   /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
   readonly bytesRead?: () => number;
   /** Read each expert's bytes once before pass one (hub models: both passes then read the range cache). */
   readonly prefetch?: boolean;
   /** Float32 bytes pass one may hold for one block of every expert (default 32 MiB). */
   readonly blockBytes?: number;
-  /** Accumulates where the time goes (bench). */
+  /** Accumulates where the metrics' time goes (the bench). */
   readonly timings?: MetricsTimings;
+  /** The provenance pass of a layer (src/engine/provenance), run after its spectra; absent: the rank + cosine rule alone. */
+  readonly provenance?: (layout: MoeLayerLayout) => Promise<LayerProvenance>;
 }
 
 export interface ModelSource {
   readonly source: string;
   readonly revision: string | null;
   readonly sharedExperts: boolean;
+  /** The checkpoint's fingerprint (model/fingerprint.ts), recorded so runs can be resumed and merged. */
+  readonly fingerprint?: string;
 }
 
 export async function analyzeModel(
@@ -47,27 +54,31 @@ export async function analyzeModel(
   opts: AnalyzeOptions,
 ): Promise<Omit<AnalysisReport, 'runtime'>> {
   const layers = selectLayers(model, opts.layers);
-  const analyze = sampledExperts(model.numExperts, opts.sampleExperts);
-  const total = layers.length * PROJECTIONS.length;
+  // Experts without a gate (nemotron_h, switch_transformers, nllb_moe) have two projections, not three.
+  const total = layers.reduce((a, l) => a + projectionsOf(l.projections).length, 0);
+  let step = 0;
   const tracker = new RunTracker(layers.length, opts.bytesRead);
   const weights = new PassWeights();
   const results: LayerAnalysis[] = [];
-  for (const [li, layout] of layers.entries()) {
+  for (const layout of layers) {
     const projections: Partial<Record<Projection, ProjectionAnalysis>> = {};
-    for (const [pi, proj] of PROJECTIONS.entries()) {
-      const step = li * PROJECTIONS.length + pi;
-      const label = `layer ${layout.layer} ${proj}`;
+    const projs = projectionsOf(layout.projections);
+    for (const [pi, proj] of projs.entries()) {
+      const label = `layer ${layout.name} ${proj}`;
+      // Per layer: layer groups may differ in expert count (ernie4_5_vl_moe text vs vision).
+      const analyze = sampledExperts(layout.numExperts, opts.sampleExperts);
       const count = analyze.length;
       // Share of this layer done: whole projections, plus pass one's rows and pass two's experts weighted by measured time.
       const report = (stage: string, what: string, pass1: number, pass2: number, done: number, message: string, of = count) => {
         const w = weights.pass1Share();
-        const run = tracker.position(layout.layer, `${proj}: ${what}`, done, of, (pi + w * pass1 + (1 - w) * pass2) / PROJECTIONS.length);
+        const run = tracker.position(runLayerOf(layout), `${proj}: ${what}`, done, of, (pi + w * pass1 + (1 - w) * pass2) / projs.length);
         opts.onProgress?.({ stage, done: step, total, message, run });
       };
       const t0 = performance.now();
       let t1 = t0;
       const metrics = await streamingProjectionMetrics(backend, expertStream(model, layout, proj), {
         analyze,
+        label,
         signal: opts.signal,
         prefetch: opts.prefetch === true,
         ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}),
@@ -81,38 +92,46 @@ export async function analyzeModel(
       });
       weights.record(t1 - t0, performance.now() - t1);
       projections[proj] = toProjectionAnalysis(metrics, opts.fullSpectra === true);
+      step++;
     }
-    const layer = layerAnalysis(layout, projections, opts.thresholds);
+    const layer = withProvenance(layerAnalysis(layout, projections, opts.thresholds), await opts.provenance?.(layout));
     results.push(layer);
-    opts.onLayer?.(layer);
+    await opts.onLayer?.(layer);
     tracker.layerDone();
-    opts.onProgress?.({ stage: 'layer-done', done: (li + 1) * PROJECTIONS.length, total, message: `layer ${layout.layer} done`, run: tracker.position(null, '', 0, 0, 0) });
+    opts.onProgress?.({ stage: 'layer-done', done: step, total, message: `layer ${layout.name} done`, run: tracker.position(null, '', 0, 0, 0) });
   }
   return {
     schema: 'moe-inspector/analysis@1',
-    model: {
-      source: src.source,
-      revision: src.revision,
-      family: model.family,
-      num_experts: model.numExperts,
-      moe_layers: model.layers.map((l) => l.layer as number),
-      shared_experts: src.sharedExperts,
-    },
+    model: analysisModelHeader(model, src),
     options: { sample_experts: opts.sampleExperts, thresholds: opts.thresholds },
-    verdict: modelVerdict(results.map((l) => l.verdict)),
+    verdict: withRecipe(modelVerdict(results.map((l) => l.verdict)), results),
     layers: results,
+  };
+}
+
+/** The report's `model` block: what was analysed. */
+export function analysisModelHeader(model: MoeModel, src: ModelSource): AnalysisReport['model'] {
+  return {
+    source: src.source,
+    revision: src.revision,
+    family: model.family,
+    num_experts: model.numExperts,
+    moe_layers: model.layers.map((l) => l.layer as number),
+    moe_layer_names: model.layers.map((l) => l.name),
+    shared_experts: src.sharedExperts,
+    ...(src.fingerprint !== undefined ? { fingerprint: src.fingerprint } : {}),
   };
 }
 
 /** One projection of one layer as the two passes read it: row blocks, then whole experts. */
 function expertStream(model: MoeModel, layout: MoeLayerLayout, proj: Projection): ExpertStream {
-  const [rows, cols] = layout.projections[proj].shape;
+  const [rows, cols] = layout.projections[proj]!.shape;
   return {
     numExperts: layout.numExperts,
     rows,
     cols,
-    blocks: model.rowBlocks(layout.layer, proj),
-    readExpert: async (j) => (await model.readExpert(layout.layer, proj, j)).data,
+    blocks: model.rowBlocks(layout.name, proj),
+    readExpert: async (j) => (await model.readExpert(layout.name, proj, j)).data,
   };
 }
 
@@ -121,17 +140,22 @@ function layerAnalysis(
   projections: Partial<Record<Projection, ProjectionAnalysis>>,
   thresholds: VerdictThresholds,
 ): LayerAnalysis {
-  const gate = projections.gate;
-  if (!gate) throw new MoeInspectorError('layout', `layer ${layout.layer}: no gate projection to judge`);
+  // The rank test reads the gate; experts without a gate are judged on up (the verdict says so).
+  const rankProjection = projections.gate ? 'gate' : 'up';
+  const primary = projections[rankProjection];
+  if (!primary) throw new MoeInspectorError('layout', `layer ${layout.name}: no gate or up projection to judge`);
   const verdict = decideVerdict(
     {
-      gateRankRatio: gate.rank_ratio,
+      gateRankRatio: primary.rank_ratio,
+      rankProjection,
       meanCosine: meanCosineOf(Object.fromEntries(Object.entries(projections).map(([k, v]) => [k, v.cosine.mean]))),
     },
     thresholds,
   );
   return {
     layer: layout.layer,
+    group: layout.group,
+    name: layout.name,
     verdict,
     projections,
     estimated_overlay_ratio: verdict.type === 'upcycled' ? overlayRatio(layout.numExperts, projections) : null,

@@ -3,7 +3,13 @@
  * and an ETA = elapsed * (1 - f) / f, f the share of the work done (whole layers plus the share of
  * the layer in flight the caller reports).
  */
+import type { MoeLayerLayout } from '../layouts/types';
 import type { RunProgress } from '../../shared/messages';
+
+/** How progress names a layer: its index in a single stack, its name ("encoder.1") in models with layer groups. */
+export function runLayerOf(layout: MoeLayerLayout): number | string {
+  return layout.group === null ? (layout.layer as number) : layout.name;
+}
 
 export class RunTracker {
   private readonly started: number;
@@ -18,7 +24,7 @@ export class RunTracker {
   }
 
   /** @param fractionOfLayer share of the layer in flight done, 0..1 */
-  position(layer: number | null, step: string, expertsDone: number, expertsTotal: number, fractionOfLayer: number): RunProgress {
+  position(layer: number | string | null, step: string, expertsDone: number, expertsTotal: number, fractionOfLayer: number): RunProgress {
     const f = Math.min(1, (this.layersDone + Math.max(0, Math.min(1, fractionOfLayer))) / Math.max(1, this.layersTotal));
     const elapsed = (this.now() - this.started) / 1000;
     // Under a second or under 0.1% done, a rate says nothing yet.

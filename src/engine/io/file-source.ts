@@ -1,4 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { MoeInspectorError } from '../errors';
 import type { ByteSource } from './byte-source';
 
@@ -43,22 +44,63 @@ class FileByteSource implements ByteSource {
   }
 }
 
-/** Opens a local regular file for byte-range reads. Missing file -> 'not-found'; other failures -> 'io'. */
+/** What a non-regular file is, for the message. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+function notRegular(path: string, st: Stats): MoeInspectorError {
+  const kind = kindOf(st);
+  return new MoeInspectorError('io', `${kind === 'not a regular file' ? kind : `is ${kind}, not a regular file`}: refused`, { file: path });
+}
+
+/**
+ * Opens a local regular file for byte-range reads. Missing file -> 'not-found'; a directory, FIFO,
+ * socket or device -> 'io' at once (stat comes first: opening a FIFO for reading would block until
+ * a writer appears); other failures -> 'io'.
+ */
 export async function openFileSource(path: string): Promise<ByteSource> {
+  let before: Stats;
+  try {
+    before = await stat(path);
+  } catch (e) {
+    throw openError(path, e);
+  }
+  if (!before.isFile()) throw notRegular(path, before);
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    // O_NONBLOCK: should the path be swapped for a FIFO after the stat, open still returns at once
+    // (and fstat below refuses it); on a regular file the flag changes nothing.
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new MoeInspectorError('not-found', 'file not found', { file: path });
-    throw new MoeInspectorError('io', `cannot open: ${(e as Error).message}`, { file: path });
+    throw openError(path, e);
   }
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new MoeInspectorError('io', 'not a regular file', { file: path });
+    if (!st.isFile()) throw notRegular(path, st);
     return new FileByteSource(path, st.size, fh);
   } catch (e) {
     await fh.close();
     throw e;
+  }
+}
+
+function openError(path: string, e: unknown): MoeInspectorError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new MoeInspectorError('not-found', 'file not found', { file: path });
+  return new MoeInspectorError('io', `cannot open: ${(e as Error).message}`, { file: path });
+}
+
+/** A small local text file read whole, refused at once unless it is a regular file (never blocks on a FIFO). */
+export async function readRegularTextFile(path: string): Promise<string> {
+  const src = await openFileSource(path);
+  try {
+    return new TextDecoder('utf-8').decode(await src.read(0, src.size));
+  } finally {
+    await src.close();
   }
 }

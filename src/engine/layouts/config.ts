@@ -10,19 +10,58 @@ export function textConfig(config: Config): Config {
   return typeof t === 'object' && t !== null ? { ...config, ...(t as Config), model_type: config['model_type'] } : config;
 }
 
-/** Routed expert count: num_local_experts (mixtral, gpt_oss, granite), num_experts (olmoe, qwen), n_routed_experts (deepseek, glm), moe_num_experts (ernie), ffn_config.moe_num_experts (dbrx). */
-export function configExpertCount(c: Config): number | null {
+/** A config.json field and its value, so that errors can name the side of a contradiction that the config states. */
+export interface ConfigField {
+  readonly field: string;
+  readonly value: number;
+}
+
+/**
+ * Routed expert count: num_local_experts (mixtral, gpt_oss, granite), num_experts (olmoe, qwen,
+ * switch_transformers, nllb_moe), n_routed_experts (deepseek, glm, nemotron_h), moe_num_experts
+ * (ernie, aria, step3p7; a list [text, vision] in ernie4_5_vl_moe's original config: the first is the
+ * text count), ffn_config.moe_num_experts (dbrx).
+ */
+export function configExpertField(c: Config): ConfigField | null {
   for (const k of ['num_local_experts', 'num_experts', 'n_routed_experts', 'moe_num_experts']) {
-    const v = num(c[k]);
-    if (v !== null && v > 1) return v;
+    const raw = c[k];
+    const v = num(Array.isArray(raw) ? raw[0] : raw);
+    if (v !== null && v > 1) return { field: Array.isArray(raw) ? `${k}[0]` : k, value: v };
   }
   const ffn = c['ffn_config'];
-  if (typeof ffn === 'object' && ffn !== null) return num((ffn as Config)['moe_num_experts']);
+  if (typeof ffn === 'object' && ffn !== null) {
+    const v = num((ffn as Config)['moe_num_experts']);
+    if (v !== null) return { field: 'ffn_config.moe_num_experts', value: v };
+  }
   return null;
 }
 
+export function configExpertCount(c: Config): number | null {
+  return configExpertField(c)?.value ?? null;
+}
+
+/** Layers past num_hidden_layers that the config itself declares (multi-token-prediction modules). */
+export function configExtraLayers(c: Config): number {
+  return num(c['num_nextn_predict_layers']) ?? num(c['num_mtp_layers']) ?? 0;
+}
+
 export function configNumLayers(c: Config): number | null {
-  return num(c['num_hidden_layers']) ?? num(c['n_layers']) ?? num(c['num_layers']);
+  return configNumLayersField(c)?.value ?? null;
+}
+
+/** The decoder layer count and the field that states it (num_hidden_layers; n_layers in dbrx). */
+export function configNumLayersField(c: Config): ConfigField | null {
+  for (const k of ['num_hidden_layers', 'n_layers', 'num_layers']) {
+    const v = num(c[k]);
+    if (v !== null) return { field: k, value: v };
+  }
+  return null;
+}
+
+/** A number field of config.json, named. */
+export function configField(c: Config, field: string): ConfigField | null {
+  const v = num(c[field]);
+  return v === null ? null : { field, value: v };
 }
 
 export function configHidden(c: Config): number | null {

@@ -3,7 +3,8 @@
  * {root}/models--{org}--{name}/refs/{revision} holds a commit hash; snapshots/{commit}/{file} are
  * relative symlinks into ../../blobs/.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readRegularTextFile } from '../io/file-source';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isMoeInspectorError } from '../errors';
@@ -92,7 +93,7 @@ export async function findCachedSnapshot(repo: string, revision: string | null, 
     if (!isSafeRevision(rev)) return null;
     try {
       // huggingface_hub writes the hash without a newline; people and other tools may add one.
-      commit = (await readFile(join(repoDir, 'refs', ...rev.split('/')), 'utf8')).trim();
+      commit = (await readRegularTextFile(join(repoDir, 'refs', ...rev.split('/')))).trim();
     } catch {
       return null;
     }

@@ -7,8 +7,9 @@
 import { ort, type ComputeBackend } from './backend';
 import { throwIfCancelled } from './cancel';
 import { BandMatrix } from './band-tridiagonal';
-import { bandStepGraph } from './graphs';
+import { bandStepGraph, deferredApplyGraph, deferredPanelGraph } from './graphs';
 import { reflect } from './householder';
+import { wasmPanelQR } from './wasm-kernels';
 import type { ElemType } from './onnx/graph';
 
 type Real = Float32Array | Float64Array;
@@ -23,10 +24,27 @@ interface PanelQR {
   readonly identity: boolean; // every tau was 0: Q = I, no update needed
 }
 
-/** Householder QR of the row-major panel [rows, b] (copied to float64 column-major first). */
-export function panelQR(panel: ArrayLike<number>, rows: number, b: number): PanelQR {
+/** The factorisation kernel: QR of the column-major panel pc [rows, b] in place (v below the diagonal, R on and above), returning tau and T. */
+export type PanelKernel = (pc: Float64Array, rows: number, b: number) => { tau: Float64Array; t: Float64Array };
+
+/** Householder QR of the row-major panel [rows, b] (copied to float64 column-major first); the kernel is wasm SIMD unless told otherwise. */
+export function panelQR(panel: ArrayLike<number>, rows: number, b: number, kernel: PanelKernel = wasmPanelQR): PanelQR {
   const pc = new Float64Array(rows * b);
   for (let i = 0; i < rows; i++) for (let j = 0; j < b; j++) pc[j * rows + i] = panel[i * b + j]!;
+  const k = Math.min(rows, b);
+  const { tau, t } = kernel(pc, rows, b);
+  const vOut = new Float64Array(rows * k);
+  for (let j = 0; j < k; j++) {
+    vOut[j * k + j] = 1;
+    for (let i = j + 1; i < rows; i++) vOut[i * k + j] = pc[j * rows + i]!;
+  }
+  const r = new Float64Array(k * b);
+  for (let i = 0; i < k; i++) for (let j = i; j < b; j++) r[i * b + j] = pc[j * rows + i]!;
+  return { rows, k, v: vOut, t, r, identity: tau.every((x) => x === 0) };
+}
+
+/** The JavaScript reference of the panel kernel (the wasm one, wasm/kernels.as.ts, is tested against it). */
+export const jsPanelQR: PanelKernel = (pc, rows, b) => {
   const k = Math.min(rows, b);
   const tau = new Float64Array(k);
   const v = new Float64Array(rows);
@@ -45,15 +63,8 @@ export function panelQR(panel: ArrayLike<number>, rows: number, b: number): Pane
       for (let i = 1; i < len; i++) pc[cc + i]! -= s * v[i]!;
     }
   }
-  const vOut = new Float64Array(rows * k);
-  for (let j = 0; j < k; j++) {
-    vOut[j * k + j] = 1;
-    for (let i = j + 1; i < rows; i++) vOut[i * k + j] = pc[j * rows + i]!;
-  }
-  const r = new Float64Array(k * b);
-  for (let i = 0; i < k; i++) for (let j = i; j < b; j++) r[i * b + j] = pc[j * rows + i]!;
-  return { rows, k, v: vOut, t: triangularFactor(pc, rows, k, tau), r, identity: tau.every((x) => x === 0) };
-}
+  return { tau, t: triangularFactor(pc, rows, k, tau) };
+};
 
 /** T of the compact WY form (LAPACK larft, forward, columnwise): T[0:j, j] = -tau_j T[0:j, 0:j] V[:, 0:j]^T v_j. */
 function triangularFactor(pc: Float64Array, rows: number, k: number, tau: Float64Array): Float64Array {
@@ -132,9 +143,14 @@ export interface ReductionTimes {
   updateMs: number;
 }
 
+/** Panels per deferred group (K = GROUP * b columns of V and W accumulate before one trailing update). */
+export const GROUP = 8;
+
 /**
  * Reduces the symmetric n x n matrix `a` (row-major, full, both triangles) to a band matrix with the
  * same eigenvalues. `a` is not modified. Updates run in `type` precision in ORT; panels in float64.
+ * While the trailing matrix is large, panels go in groups whose trailing updates are deferred and
+ * applied once per group (deferredGroup); the last few panels take one full update each.
  */
 export async function denseToBand(
   backend: ComputeBackend,
@@ -142,45 +158,107 @@ export async function denseToBand(
   n: number,
   b: number,
   type: ElemType,
-  opts: { times?: ReductionTimes; signal?: AbortSignal } = {},
+  opts: { times?: ReductionTimes; signal?: AbortSignal; deferred?: boolean; group?: number } = {},
 ): Promise<BandMatrix> {
-  const { times, signal } = opts;
   const band = new BandMatrix(n, b);
+  const group = opts.group ?? GROUP;
+  let o = 0; // offset of the matrix still to reduce, a0 [size, size]
+  let a0 = a;
+  if (opts.deferred !== false) {
+    while (n - o >= (group + 4) * b) {
+      a0 = await deferredGroup(backend, type, b, group, a0, n - o, o, band, opts);
+      o += group * b;
+    }
+  }
+  await panelByPanel(backend, type, b, a0, n - o, o, band, opts);
+  return band;
+}
+
+/** Stage one one panel at a time, each with its full two-sided trailing update: the matrix a [n, n] at offset o of the band. */
+async function panelByPanel(backend: ComputeBackend, type: ElemType, b: number, a: Real, n: number, o: number, band: BandMatrix, opts: { times?: ReductionTimes; signal?: AbortSignal }): Promise<void> {
+  const { times, signal } = opts;
   if (n <= b + 1) {
-    storeDiagonalBlock(band, a, n, n, 0);
-    return band;
+    storeDiagonalBlock(band, a, n, n, o);
+    return;
   }
   const graph = bandStepGraph(type, b);
   // Split the input into the first diagonal block, the panel below it and the trailing matrix.
-  let p = n; // size of the matrix still to reduce, at offset o = n - p
+  let p = n; // size of the matrix still to reduce, at offset n - p
   let panel: ArrayLike<number> = cut(a, n, b, n - b, 0, b);
   let trail: Real = cut(a, n, b, n - b, b, n - b) as Real;
-  storeDiagonalBlock(band, a, n, b, 0);
+  storeDiagonalBlock(band, a, n, b, o);
   for (;;) {
     throwIfCancelled(signal);
-    const o = n - p;
+    const off = o + n - p;
     const q = p - b; // rows of the panel = size of the trailing matrix
     let t0 = performance.now();
     const qr = panelQR(panel, q, b);
-    storePanelR(band, qr, b, o);
+    storePanelR(band, qr, b, off);
     if (times) times.panelMs += performance.now() - t0;
     if (q <= b) {
       // last step: the trailing matrix is one diagonal block
       const last = Float64Array.from(trail);
       if (!qr.identity) smallTwoSidedUpdate(last, q, qr);
-      storeDiagonalBlock(band, last, q, q, o + b);
-      return band;
+      storeDiagonalBlock(band, last, q, q, off + b);
+      return;
     }
     t0 = performance.now();
     const out = qr.identity
       ? { diag: cut(trail, q, 0, b, 0, b), panel: cut(trail, q, b, q - b, 0, b), trail: cut(trail, q, b, q - b, b, q - b) }
       : await runStep(backend, graph, type, trail, q, qr);
     if (times) times.updateMs += performance.now() - t0;
-    storeDiagonalBlock(band, out.diag, b, b, o + b);
+    storeDiagonalBlock(band, out.diag, b, b, off + b);
     panel = out.panel;
     trail = out.trail as Real;
     p = q;
   }
+}
+
+const int64 = (...x: number[]) => new ort.Tensor('int64', BigInt64Array.from(x, BigInt), [x.length]);
+
+/**
+ * `group` panels of the matrix a0 [P, P] (at offset o of the band) with their trailing updates
+ * deferred: each panel costs one ORT call that reads a0 once and returns narrow outputs (its W and
+ * the next panel's updated columns, graphs.ts deferredPanelGraph); the group's rank-2K update is
+ * applied once at the end. Returns the trailing matrix [P - K, P - K] for what follows.
+ */
+async function deferredGroup(backend: ComputeBackend, type: ElemType, b: number, group: number, a0: Real, P: number, o: number, band: BandMatrix, opts: { times?: ReductionTimes; signal?: AbortSignal }): Promise<Real> {
+  const { times, signal } = opts;
+  const K = group * b;
+  const alloc = (len: number): Real => (type === 'float32' ? new Float32Array(len) : new Float64Array(len));
+  const asTensor = (x: Real, dims: number[]) => (x instanceof Float32Array ? new ort.Tensor('float32', x, dims) : new ort.Tensor('float64', x, dims));
+  const vacc = alloc(P * K);
+  const wacc = alloc(P * K);
+  const vi = alloc(P * b);
+  const A = asTensor(a0, [P, P]);
+  const graph = deferredPanelGraph(type, b);
+  let cols: Real = cut(a0, P, 0, P, 0, b); // the current panel's columns, all rows [P, b]
+  for (let i = 0; i < group; i++) {
+    throwIfCancelled(signal);
+    const c = i * b;
+    const q = P - c - b; // panel rows (>= 4b here: the group only runs on large matrices)
+    let t0 = performance.now();
+    storeDiagonalBlock(band, cols.subarray(c * b), b, b, o + c);
+    const qr = panelQR(cols.subarray((c + b) * b), q, b);
+    storePanelR(band, qr, b, o + c);
+    vi.fill(0);
+    for (let r = 0; r < q; r++) for (let j = 0; j < b; j++) vi[(c + b + r) * b + j] = qr.v[r * b + j]!;
+    if (times) times.panelMs += performance.now() - t0;
+    t0 = performance.now();
+    const out = await backend.run(graph, { A, Vacc: asTensor(vacc, [P, K]), Wacc: asTensor(wacc, [P, K]), Vi: asTensor(vi, [P, b]), Ti: tensor(type, qr.t, [b, b]), s: int64(c + b), e: int64(c + 2 * b) });
+    const wi = out['Wi']!.data as Real;
+    // Rows above the panel's reflectors never matter (only the trailing block is kept): zero, not garbage.
+    for (let r = c + b; r < P; r++) for (let j = 0; j < b; j++) {
+      vacc[r * K + c + j] = vi[r * b + j]!;
+      wacc[r * K + c + j] = wi[r * b + j]!;
+    }
+    cols = out['C']!.data as Real;
+    if (times) times.updateMs += performance.now() - t0;
+  }
+  const t0 = performance.now();
+  const out = await backend.run(deferredApplyGraph(type), { A, Vacc: asTensor(vacc, [P, K]), Wacc: asTensor(wacc, [P, K]), k1: int64(K), k2: int64(K, K) });
+  if (times) times.updateMs += performance.now() - t0;
+  return out['trail']!.data as Real;
 }
 
 async function runStep(backend: ComputeBackend, graph: ReturnType<typeof bandStepGraph>, type: ElemType, trail: Real, q: number, qr: PanelQR): Promise<{ diag: Real; panel: Real; trail: Real }> {

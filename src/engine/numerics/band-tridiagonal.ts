@@ -1,7 +1,8 @@
 /**
  * Stage two of the two-stage symmetric reduction: a symmetric band matrix (lower bandwidth b) to
  * tridiagonal form by Householder bulge chasing (Lang's scheme, as in LAPACK's sb2st), float64,
- * eigenvalues only (the reflectors are applied and dropped).
+ * eigenvalues only (the reflectors are applied and dropped). This is the JavaScript reference: the
+ * solver runs the same algorithm in WebAssembly SIMD (wasm/kernels.as.ts, tested against this).
  *
  * Sweep c annihilates column c below the subdiagonal with one reflector. Applying it from the right
  * to the b rows below fills a triangle outside the band (the bulge); only the bulge's FIRST column
@@ -33,11 +34,6 @@ export class BandMatrix {
   /** Values needed: column j spans a[j*(2b+1) .. j*(2b+1)+2b]. */
   static size(n: number, b: number): number {
     return n * (Math.max(1, 2 * b) + 1);
-  }
-
-  /** A band matrix over an existing buffer (one sent to a worker thread). */
-  static wrap(n: number, b: number, a: Float64Array): BandMatrix {
-    return new BandMatrix(n, b, a);
   }
 
   get(i: number, j: number): number {

@@ -1,7 +1,7 @@
 /** The JS part of one symmetric eigenvalue problem, as a plain message a worker thread can take. */
-import { BandMatrix, bandToTridiagonal } from './band-tridiagonal';
 import { symmetricEigenvalues } from './symmetric-eigen';
 import { tridiagonalEigenvalues } from './tridiagonal-eigen';
+import { wasmBandToTridiagonal } from './wasm-kernels';
 
 export type EigenJob =
   /** A dense symmetric matrix (lower triangle read), small enough for the one-stage solver. */
@@ -21,7 +21,7 @@ export interface EigenResult {
 export function solveEigenJob(job: EigenJob): EigenResult {
   const t0 = performance.now();
   if (job.kind === 'dense') return { ev: symmetricEigenvalues(job.a, job.n), chaseMs: performance.now() - t0, qlMs: 0 };
-  const { d, e } = bandToTridiagonal(BandMatrix.wrap(job.n, job.b, job.a));
+  const { d, e } = wasmBandToTridiagonal(job.n, job.b, job.a);
   const t1 = performance.now();
   const ev = tridiagonalEigenvalues(d, e);
   return { ev, chaseMs: t1 - t0, qlMs: performance.now() - t1 };

@@ -3,26 +3,58 @@
  * (dense -> band, GEMM-heavy) on ONNX Runtime from the calling thread, the rest (bulge chasing,
  * tridiagonal QL) on the eigen pool's worker thread, so consecutive experts overlap.
  */
-import type { ComputeBackend } from './backend';
+import { ort, type ComputeBackend } from './backend';
+import { deltaGramBlockedGraph, deltaGramGemmGraph, gramBlockSizes } from './graphs';
 import { denseToBand, type ReductionTimes } from './band-reduction';
 import type { EigenJob } from './eigen-job';
 import { sharedEigenPool } from './eigen-pool';
 import type { ElemType } from './onnx/graph';
 
+/**
+ * Scale invariance: a float32 Gram squares the entries, so a delta of Frobenius norm above ~2^60
+ * overflows it (|G_ij| <= ||D||_F^2 < 2^128 is needed) and one below ~2^-60 sinks into float32's
+ * subnormals. Outside [2^-SAFE_LOG2, 2^SAFE_LOG2] the delta is scaled by a power of two (exact: only
+ * the exponent changes) to norm ~1 before the Gram, and the eigenvalues are scaled back by its square
+ * after: the spectrum of c D is c times that of D, so the result is the one the unscaled matrix has.
+ */
+const SAFE_LOG2 = 40;
+
+/** The power of two to multiply a matrix of Frobenius norm `norm` by before its Gram (1 when no scaling is needed). */
+export function gramInputScale(norm: number): number {
+  if (!(norm > 0) || !Number.isFinite(norm)) return 1;
+  const e = Math.round(Math.log2(norm));
+  return Math.abs(e) <= SAFE_LOG2 ? 1 : 2 ** -e;
+}
+
+/** x * scale as a new float32 array, or x itself when scale is 1. */
+export function scaled(x: Float32Array, scale: number): Float32Array {
+  if (scale === 1) return x;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i]! * scale;
+  return out;
+}
+
+/** Eigenvalues of the scaled Gram back to the unscaled matrix's (in place): lambda(D^T D) = lambda((cD)^T cD) / c^2. */
+export function unscaleEigenvalues(ev: Float64Array, scale: number): Float64Array {
+  if (scale === 1) return ev;
+  const back = 1 / (scale * scale);
+  for (let i = 0; i < ev.length; i++) ev[i]! *= back;
+  return ev;
+}
+
 /** Below this size the one-stage JS solver beats a chain of session calls. */
 const DENSE_MAX = 96;
 
 /**
- * Band width of stage one for an n x n Gram. Wider bands mean fewer (memory-bound,
- * per-call-overhead-bound) trailing updates in ORT on the main thread but proportionally more
- * bulge chasing (~6 n^2 b flops) on the eigen worker thread; the two run side by side, so the best
- * b balances them, and that depends on n. Whole-layer analysis on the 2-core machine (npm run bench,
- * spectra stage): OLMoE-shaped (n = 1024) b=8 20.6 s, b=12 19.8 s, b=16 21.7 s, b=24 27-28 s,
- * b=32 34.7 s; GPT-OSS-shaped (n = 2880) b=12 157 s, b=16 149 s, b=24 140 s (b=32 was slower
- * per spectrum in isolation: 3.3 s vs 3.0 s of CPU).
+ * Band width of stage one for an n x n Gram. Wider bands mean fewer panels in stage one (each one
+ * read of the trailing matrix in ORT, main thread) but proportionally more bulge chasing (~6 n^2 b
+ * flops, wasm, eigen thread); the two run side by side. Measured before the wasm chase and deferred
+ * updates (whole layer): OLMoE-shaped b=8 20.6 s, b=12 19.8 s, b=16 21.7 s; GPT-OSS-shaped b=16
+ * 149 s, b=24 140 s. With deferred groups of 8 panels, stage one alone at n = 2880 (loaded
+ * machine, interleaved): b=24 3.2-4.0 s, b=32 2.1-3.5 s, b=48 3.2-3.8 s, b=64 3.2-4.2 s.
  */
 export function bandWidthFor(n: number): number {
-  return n <= 1536 ? 12 : 24;
+  return n <= 1536 ? 12 : 32;
 }
 
 /** Runs stage one (when the matrix is large) and returns the job that finishes the eigenvalues. */
@@ -49,4 +81,38 @@ export async function gramEigenvalues(
   const type = opts.precision ?? (gram instanceof Float64Array ? 'float64' : 'float32');
   const job = await reduceGram(backend, gram, n, type, { signal: opts.signal });
   return (await sharedEigenPool().solve(job)).ev;
+}
+
+/** Below this Gram size one Gemm is as fast as the blocked graph (and blocks would be tiny). */
+const BLOCKED_GRAM_MIN = 256;
+
+/**
+ * The Gram of D = W - base on its smaller side (D D^T for rows <= cols, else D^T D), k = min(rows, cols):
+ * its eigenvalues are the squared singular values of D. Large Grams are computed from lower blocks
+ * only (deltaGramBlockedGraph); W and base are tensors [rows, cols] of the same type.
+ */
+export async function deltaGram(backend: ComputeBackend, W: ort.Tensor, base: ort.Tensor, rows: number, cols: number): Promise<Float32Array | Float64Array> {
+  const type = W.type as ElemType;
+  const side = rows <= cols ? 'rows' : 'cols';
+  const k = Math.min(rows, cols);
+  if (k < BLOCKED_GRAM_MIN) return (await backend.run(deltaGramGemmGraph(type, side), { W, base }))['G']!.data as Float32Array | Float64Array;
+  const split = new ort.Tensor('int64', BigInt64Array.from(gramBlockSizes(k), BigInt), [gramBlockSizes(k).length]);
+  return (await backend.run(deltaGramBlockedGraph(type, side), { W, base, split }))['G']!.data as Float32Array | Float64Array;
+}
+
+/**
+ * Singular values, descending (length min(rows, cols)), of one matrix [rows, cols]: scaled when its
+ * norm needs it, Gram on the smaller side (lower blocks), stage one here, the rest on the eigen
+ * pool; s = sqrt(max(0, lambda)). The per-matrix entry point for callers without a mean to subtract
+ * (the overlay's deltas).
+ */
+export async function singularValues(backend: ComputeBackend, data: Float32Array, rows: number, cols: number, opts: { signal?: AbortSignal } = {}): Promise<Float64Array> {
+  let sq = 0;
+  for (let i = 0; i < data.length; i++) sq += data[i]! * data[i]!;
+  const scale = gramInputScale(Math.sqrt(sq));
+  const zero = new ort.Tensor('float32', new Float32Array(rows * cols), [rows, cols]);
+  const gram = await deltaGram(backend, new ort.Tensor('float32', scaled(data, scale), [rows, cols]), zero, rows, cols);
+  const job = await reduceGram(backend, gram, Math.min(rows, cols), 'float32', { signal: opts.signal });
+  const ev = unscaleEigenvalues((await sharedEigenPool().solve(job)).ev, scale);
+  return ev.map((x) => Math.sqrt(Math.max(0, x)));
 }

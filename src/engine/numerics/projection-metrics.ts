@@ -13,14 +13,15 @@
  * two reads each analysed expert again, alone (the next one is read while this one is reduced),
  * and computes its delta's norm and spectrum. In-memory experts go through the same two passes.
  */
-import { MoeInspectorError } from '../errors';
+import { isMoeInspectorError, MoeInspectorError } from '../errors';
 import type { ExpertMatrix, RowBlockSource } from '../layouts/types';
 import { transpose } from '../layouts/tensor-read';
 import { ort, type ComputeBackend } from './backend';
 import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
-import { reduceGram } from './gram-spectrum';
-import { deltaGramGemmGraph, rowGramGraph } from './graphs';
+import type { EigenJob } from './eigen-job';
+import { deltaGram, gramInputScale, reduceGram, scaled, unscaleEigenvalues } from './gram-spectrum';
+import { rowGramGraph } from './graphs';
 import type { ElemType } from './onnx/graph';
 import type { ExecutionProvider } from '../report/schema';
 
@@ -71,6 +72,8 @@ export interface MetricsOptions {
   /** Stage-one band width (tuning and tests of the banded path). */
   readonly band?: number;
   readonly timings?: MetricsTimings;
+  /** Names the projection in solver errors (e.g. "layer 3 gate"); the expert index is added. */
+  readonly label?: string;
 }
 
 /** One projection's experts as the two passes read them. */
@@ -140,6 +143,17 @@ export function singularValueFloor(sigmaMax: number, inner: number, precision: E
   return sigmaMax * Math.sqrt(eps * Math.sqrt(inner));
 }
 
+/** The power-of-two Gram scale for [E, c] chunk rows: that of the largest row norm in the chunk. */
+function chunkScale(view: Float32Array, E: number, c: number): number {
+  let max = 0;
+  for (let j = 0; j < E; j++) {
+    let s = 0;
+    for (let i = j * c; i < (j + 1) * c; i++) s += view[i]! * view[i]!;
+    if (s > max) max = s;
+  }
+  return gramInputScale(Math.sqrt(max));
+}
+
 /** Pass one's results: the mean expert ([out, in]), every expert's Frobenius norm, and <W_i, W_j> for all pairs. */
 export interface RawMoments {
   readonly base: Float32Array;
@@ -186,9 +200,12 @@ export async function rawMoments(backend: ComputeBackend, stream: ExpertStream, 
   let filled = 0;
   const addGram = async (view: Float32Array, c: number): Promise<void> => {
     const t0 = performance.now();
-    const out = await backend.run(rowGramGraph('float32'), { X: new ort.Tensor('float32', view, [E, c]) });
+    // One power-of-two scale for every expert of this chunk (cosines are scale-free; the norms are not
+    // known before pass one ends, so the scale is the chunk's): keeps the float32 products finite and normal.
+    const scale = chunkScale(view, E, c);
+    const out = await backend.run(rowGramGraph('float32'), { X: new ort.Tensor('float32', scaled(view, scale), [E, c]) });
     const g = out['G']!.data as Float32Array;
-    for (let i = 0; i < E * E; i++) gram[i]! += g[i]!;
+    for (let i = 0; i < E * E; i++) gram[i]! += g[i]! / (scale * scale);
     if (t) t.cosineMs += performance.now() - t0;
   };
   for (let r0 = 0; r0 < rows; r0 += rowsPerBlock) {
@@ -256,18 +273,25 @@ function cosineOf(gram: Float64Array, norms: readonly number[]): ProjectionMetri
   return { mean, std, matrix };
 }
 
+/** A solver failure as the one error a user sees: which layer/projection (the caller's label) and which expert. */
+function solverFailure(label: string | undefined, expert: number, e: unknown): unknown {
+  if (isMoeInspectorError(e)) return e; // cancellation and the like pass through
+  const where = label ? `${label}, expert ${expert}` : `expert ${expert}`;
+  return new MoeInspectorError('numerics', `${where}: the eigenvalue solver failed (${(e as Error).message ?? e})`);
+}
+
 /**
  * Pass two: each chosen expert read again, alone (the next read overlaps this one's reduction), its
  * delta norm, and its delta spectrum (eigenvalues of the Gram, descending): Gram and stage one in
- * ORT here, the rest on the eigen pool.
+ * ORT here, the rest on the eigen pool. Each delta is scaled by a power of two when its norm is
+ * outside float32's safe range for a Gram (gramInputScale), and its eigenvalues are scaled back.
  */
 async function deltaSpectra(backend: ComputeBackend, stream: ExpertStream, base: Float32Array, indices: readonly number[], opts: MetricsOptions): Promise<{ eig: Float64Array[]; deltaNorms: number[] }> {
   const { rows, cols } = stream;
-  const side = rows <= cols ? 'rows' : 'cols';
   const k = Math.min(rows, cols);
   const type = opts.precision ?? 'float32';
-  const graph = deltaGramGemmGraph(type, side);
-  const baseT = type === 'float32' ? new ort.Tensor('float32', base, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(base), [rows, cols]);
+  const toTensor = (x: Float32Array) => (type === 'float32' ? new ort.Tensor('float32', x, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(x), [rows, cols]));
+  const baseT = toTensor(base);
   const pool = sharedEigenPool();
   const timings = opts.timings;
   const results: Promise<Float64Array>[] = [];
@@ -287,25 +311,37 @@ async function deltaSpectra(backend: ComputeBackend, stream: ExpertStream, base:
     throwIfCancelled(opts.signal);
     // Only the wait counts as reading: the read itself overlapped the previous expert's reduction.
     let t0 = performance.now();
+    const j = indices[pos]!;
     const w = await next!;
     if (timings) timings.readMs += performance.now() - t0;
     next = pos + 1 < indices.length ? read(indices[pos + 1]!) : null;
     while (waiting.size >= MAX_WAITING) await Promise.race(waiting);
     t0 = performance.now();
-    deltaNorms.push(frobenius(w, base));
+    const deltaNorm = frobenius(w, base);
+    deltaNorms.push(deltaNorm);
     if (timings) timings.normsMs += performance.now() - t0;
     t0 = performance.now();
-    const feed = type === 'float32' ? new ort.Tensor('float32', w, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(w), [rows, cols]);
-    const gram = (await backend.run(graph, { W: feed, base: baseT }))['G']!.data as Float32Array | Float64Array;
-    if (timings) timings.gramMs += performance.now() - t0;
-    const job = await reduceGram(backend, gram, k, type, { band: opts.band, times: timings, signal: opts.signal });
-    const p = pool.solve(job).then((r) => {
-      if (timings) {
-        timings.chaseMs += r.chaseMs;
-        timings.qlMs += r.qlMs;
-      }
-      opts.onProgress?.(++done, indices.length);
-      return r.ev;
+    const scale = type === 'float32' ? gramInputScale(deltaNorm) : 1;
+    let job: EigenJob;
+    try {
+      const gram = await deltaGram(backend, toTensor(scaled(w, scale)), scale === 1 ? baseT : toTensor(scaled(base, scale)), rows, cols);
+      if (timings) timings.gramMs += performance.now() - t0;
+      job = await reduceGram(backend, gram, k, type, { band: opts.band, times: timings, signal: opts.signal });
+    } catch (e) {
+      throw solverFailure(opts.label, j, e);
+    }
+    const p = pool.solve(job).then(
+      (r) => {
+        if (timings) {
+          timings.chaseMs += r.chaseMs;
+          timings.qlMs += r.qlMs;
+        }
+        if (!r.ev.every(Number.isFinite)) throw new Error('eigenvalues are not finite');
+        opts.onProgress?.(++done, indices.length);
+        return unscaleEigenvalues(r.ev, scale);
+      },
+    ).catch((e: unknown) => {
+      throw solverFailure(opts.label, j, e);
     });
     const tracked = p.finally(() => waiting.delete(tracked));
     tracked.catch(() => undefined); // failures surface through Promise.all below

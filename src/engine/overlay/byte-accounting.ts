@@ -3,7 +3,7 @@
  * block scales, BF16: whatever is stored), never from parameter counts times an assumed width.
  */
 import type { Checkpoint } from '../model/checkpoint';
-import { PROJECTIONS, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
+import { projectionsOf, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
 
 /** Everything that is not a routed expert weight: an overlay keeps these bytes as they are. */
 export const NON_EXPERT_CATEGORIES = ['expert_biases', 'router', 'shared_experts', 'attention', 'embeddings', 'norms', 'dense_mlp', 'other'] as const;
@@ -27,10 +27,10 @@ const isBias = (name: string): boolean => /(^|[._])bias$/.test(name);
  */
 export function projectionWeightBytes(ckpt: Checkpoint, layer: MoeLayerLayout): Record<Projection, number> {
   const sharers = new Map<string, number>();
-  for (const p of PROJECTIONS) for (const t of layer.projections[p].tensors) if (!isBias(t)) sharers.set(t, (sharers.get(t) ?? 0) + 1);
+  for (const p of projectionsOf(layer.projections)) for (const t of layer.projections[p]!.tensors) if (!isBias(t)) sharers.set(t, (sharers.get(t) ?? 0) + 1);
   const out = { gate: 0, up: 0, down: 0 };
-  for (const p of PROJECTIONS) {
-    for (const t of layer.projections[p].tensors) {
+  for (const p of projectionsOf(layer.projections)) {
+    for (const t of layer.projections[p]!.tensors) {
       if (isBias(t)) continue;
       out[p] += byteLengthOf(ckpt, t) / sharers.get(t)!;
     }
@@ -40,7 +40,7 @@ export function projectionWeightBytes(ckpt: Checkpoint, layer: MoeLayerLayout): 
 
 /** The per-expert bias tensors of one layer (copied untouched into an overlay). */
 export function expertBiasTensors(layer: MoeLayerLayout): string[] {
-  return [...new Set(PROJECTIONS.flatMap((p) => layer.projections[p].tensors.filter(isBias)))];
+  return [...new Set(projectionsOf(layer.projections).flatMap((p) => layer.projections[p]!.tensors.filter(isBias)))];
 }
 
 function byteLengthOf(ckpt: Checkpoint, name: string): number {
@@ -62,7 +62,7 @@ export function checkpointBytes(ckpt: Checkpoint, model: MoeModel): CheckpointBy
   const claimed = new Set<string>();
   for (const layer of model.layers) {
     expertWeights.set(layer.layer, projectionWeightBytes(ckpt, layer));
-    for (const p of PROJECTIONS) for (const t of layer.projections[p].tensors) if (!isBias(t)) claimed.add(t);
+    for (const p of projectionsOf(layer.projections)) for (const t of layer.projections[p]!.tensors) if (!isBias(t)) claimed.add(t);
     const add = (names: readonly string[], c: NonExpertCategory): void => {
       for (const n of names) {
         if (claimed.has(n)) continue;

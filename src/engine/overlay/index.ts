@@ -39,7 +39,7 @@ export async function overlayComputeAndVerify(
   // verify then solves each expert's factors again as it reaches it (nothing is kept in between).
   for (const p of PROJECTIONS) for (let j = 0; j < overlay.numExperts; j++) await overlay.expert(p, j);
   const t1 = performance.now();
-  const hidden = model.layers.find((l) => l.layer === layer)!.projections.gate.shape[1];
+  const hidden = model.layers.find((l) => l.layer === layer)!.projections.up.shape[1];
   const verification = await verifyLayerOverlay(model, overlay, backend, [{ label: 'seeded', batch: seededInputs(hidden) }]);
   const t2 = performance.now();
   return { computeSeconds: (t1 - t0) / 1000, verifySeconds: (t2 - t1) / 1000, verification };

@@ -1,7 +1,8 @@
 /**
  * The engine's DeltaSolver on ONNX Runtime.
- *  spectrum: Gram of the delta on its smaller side (ORT, f32, the numerics module's graph), then
- *            its eigenvalues (numerics' eigen pool); s = sqrt(max(0, lambda)). Values below about
+ *  spectrum: the analysis' own per-matrix spectrum (numerics/gram-spectrum.ts singularValues: f32
+ *            lower-block Gram in ORT, two-stage eigen-solver with wasm kernels, scale-invariant);
+ *            s = sqrt(max(0, lambda)). Values below about
  *            3e-4 sigma_max are under the Gram's resolution: the energy rule takes ||delta||^2 from
  *            the matrix itself, so the tail still counts.
  *  factors:  randomized range finder (oversampling 10, 6 power iterations, re-orthonormalised each
@@ -11,8 +12,8 @@
  * TODO(numerics): switch factors to numerics' truncatedSvd once it lands (same contract).
  */
 import { ort, type ComputeBackend } from '../numerics/backend';
-import { sharedEigenPool } from '../numerics/eigen-pool';
-import { deltaGramGraph, matmulGraph } from '../numerics/graphs';
+import { singularValues } from '../numerics/gram-spectrum';
+import { matmulGraph } from '../numerics/graphs';
 import type { ExpertMatrix } from '../layouts/types';
 import { fillGaussian, hashKey } from '../synth/random';
 import type { DeltaFactors, DeltaSolver } from './delta-solver';
@@ -42,16 +43,8 @@ export function numericsSolver(backend: ComputeBackend): DeltaSolver {
   }
 
   return {
-    async spectrum(delta) {
-      const { rows: m, cols: n } = delta;
-      const side = m <= n ? 'rows' : 'cols';
-      const k = Math.min(m, n);
-      const out = await backend.run(deltaGramGraph('float32', side), {
-        W: new ort.Tensor('float32', delta.data, [1, m, n]),
-        base: new ort.Tensor('float32', new Float32Array(m * n), [m, n]),
-      });
-      const ev = await sharedEigenPool().eigenvalues(Float64Array.from(out['G']!.data as Float32Array), k);
-      return ev.map((x) => Math.sqrt(Math.max(0, x)));
+    spectrum(delta) {
+      return singularValues(backend, delta.data, delta.rows, delta.cols);
     },
 
     async factors(delta: ExpertMatrix, rank: number): Promise<DeltaFactors> {

@@ -14,6 +14,7 @@ import { OverlayWriter } from './overlay-store';
 import { encodingName, layerBytes, modelHeader, overlaySteps, progressStep, ratioOf, type ProgressSink } from './report-parts';
 import { RunTracker } from '../analysis/run-tracker';
 import type { OverlayDtype, RankRule } from './types';
+import { gatedProjections } from './gated';
 
 export interface ComputeOptions {
   readonly layers: LayerSelection;
@@ -55,8 +56,8 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
           relative_error: recorded.errors[p].relativeError,
           energy_kept: recorded.errors[p].energyKept,
           output_error: null,
-          shape: layout.projections[p].shape as [number, number],
-          encoding: encodingName(layout.projections[p].encoding),
+          shape: gatedProjections(layout)[p].shape as [number, number],
+          encoding: encodingName(gatedProjections(layout)[p].encoding),
           error_source: 'spectrum',
         };
       }

@@ -17,6 +17,8 @@ import { notCompressibleNote } from './overlay-compute';
 import { encodingName, layerBytes, modelHeader, overlaySteps, progressStep, ratioOf, type ProgressSink } from './report-parts';
 import { RunTracker } from '../analysis/run-tracker';
 import { OVERLAY_DTYPE_BYTES, type OverlayDtype, type RankRule } from './types';
+import { layerIdOf, layerKey } from '../report/layer-id';
+import { gatedProjections } from './gated';
 
 export interface EstimateOptions {
   readonly rule: RankRule;
@@ -26,14 +28,33 @@ export interface EstimateOptions {
   readonly onProgress?: ProgressSink;
   /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
   readonly bytesRead?: () => number;
+  /** Layers an earlier run of the same estimate finished (--resume): kept as they are, not measured again. */
+  readonly previous?: readonly EstimateLayer[];
+  /** The report so far, after each measured layer; the next layer starts when it settles (a caller may save it first). */
+  readonly onLayer?: (partial: OverlayReport) => void | Promise<void>;
+}
+
+export type EstimateLayer = OverlayReport['layers'][number];
+
+/** The report's `options`: what must match for a run to be resumed. */
+export function estimateOptionsRecord(opts: Pick<EstimateOptions, 'rule' | 'overlayDtype' | 'fast'>): NonNullable<OverlayReport['options']> {
+  return { rank_rule: opts.rule, overlay_dtype: opts.overlayDtype, fast: opts.fast === true };
 }
 
 export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver: DeltaSolver, opts: EstimateOptions): Promise<OverlayReport> {
   const bytes = checkpointBytes(ckpt, model);
-  const layers: OverlayReport['layers'][number][] = [];
+  const previous = new Map((opts.previous ?? []).map((l) => [layerKey(layerIdOf(l)), l]));
+  const layers: EstimateLayer[] = [];
   let fastRanks: ProjectionRanks | null = null;
   const tracker = new RunTracker(model.layers.length, opts.bytesRead);
   for (const [i, layout] of model.layers.entries()) {
+    const kept = previous.get(layerKey(layerIdOf(layout)));
+    if (kept) {
+      layers.push(kept);
+      fastRanks ??= kept.ranks ?? null;
+      tracker.layerDone();
+      continue;
+    }
     const measured = opts.rule.kind === 'energy' && !(opts.fast && i > 0);
     const step = progressStep(opts.onProgress, 'estimate', i, model.layers.length, { tracker, layer: layout.layer, steps: measured ? overlaySteps(opts.rule, 0) : 0 });
     const original = layerBytes(ckpt, layout, { gate: 0, up: 0, down: 0 }, opts.overlayDtype).original;
@@ -41,9 +62,9 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
     let errors: Readonly<Record<Projection, SpectralErrors>> | null = null;
     const rule = opts.rule;
     if (rule.kind === 'fixed') {
-      ranks = Object.fromEntries(PROJECTIONS.map((p) => [p, checkFixedRank(rule[p], ...layout.projections[p].shape, p)])) as ProjectionRanks;
+      ranks = Object.fromEntries(PROJECTIONS.map((p) => [p, checkFixedRank(rule[p], ...gatedProjections(layout)[p].shape, p)])) as ProjectionRanks;
     } else if (rule.kind === 'target-ratio') {
-      const geometry = Object.fromEntries(PROJECTIONS.map((p) => [p, { rows: layout.projections[p].shape[0], cols: layout.projections[p].shape[1], numExperts: layout.numExperts, originalBytes: original[p] }]));
+      const geometry = Object.fromEntries(PROJECTIONS.map((p) => [p, { rows: gatedProjections(layout)[p].shape[0], cols: gatedProjections(layout)[p].shape[1], numExperts: layout.numExperts, originalBytes: original[p] }]));
       ranks = ranksForTargetRatio(geometry as Parameters<typeof ranksForTargetRatio>[0], rule.ratio, OVERLAY_DTYPE_BYTES[opts.overlayDtype]);
     } else if (opts.fast && fastRanks) {
       ranks = fastRanks;
@@ -64,14 +85,20 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
         relative_error: errors?.[p].relativeError ?? [],
         energy_kept: errors?.[p].energyKept ?? [],
         output_error: null,
-        shape: layout.projections[p].shape as [number, number],
-        encoding: encodingName(layout.projections[p].encoding),
+        shape: gatedProjections(layout)[p].shape as [number, number],
+        encoding: encodingName(gatedProjections(layout)[p].encoding),
         error_source: 'spectrum',
       };
     }
     tracker.layerDone();
     layers.push({ layer: layout.layer, projections, ranks, original_bytes: b.originalTotal, overlay_bytes: b.overlayTotal, ratio: ratioOf(b.originalTotal, b.overlayTotal) });
+    await opts.onLayer?.(estimateReport(ckpt, model, bytes, layers, opts));
   }
+  return estimateReport(ckpt, model, bytes, layers, opts);
+}
+
+/** The estimate over the layers measured so far; layers not yet measured count at their stored size (the note says so). */
+function estimateReport(ckpt: Checkpoint, model: MoeModel, bytes: ReturnType<typeof checkpointBytes>, layers: readonly EstimateLayer[], opts: EstimateOptions): OverlayReport {
   const expertOriginal = layers.reduce((a, l) => a + l.original_bytes!, 0);
   const expertOverlay = layers.reduce((a, l) => a + l.overlay_bytes!, 0);
   const kept = bytes.tensorBytes - expertOriginal;
@@ -80,14 +107,15 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
   const notes = [
     ...(compressible ? [] : [notCompressibleNote(expertOriginal, expertOverlay)]),
     ...(opts.fast && opts.rule.kind === 'energy' && model.layers.length > 1 ? [`--fast: ranks measured on layer ${model.layers[0]!.layer} only and reused for all ${model.layers.length} MoE layers`] : []),
+    ...(layers.length < model.layers.length ? [`partial: ${layers.length} of ${model.layers.length} MoE layers measured so far; the others are counted at their stored size`] : []),
   ];
   return {
     schema: 'moe-inspector/overlay@1',
     model: modelHeader(ckpt, model),
     mode: 'estimate',
-    layers,
+    layers: [...layers],
     totals: { original_bytes: total.original, overlay_bytes: total.overlay, ratio: ratioOf(total.original, total.overlay), scope: 'whole-model' },
-    options: { rank_rule: opts.rule, overlay_dtype: opts.overlayDtype, fast: opts.fast === true },
+    options: estimateOptionsRecord(opts),
     non_expert_bytes: bytes.nonExpert,
     expert_bytes: { original: expertOriginal, overlay: expertOverlay },
     compressible,

@@ -9,7 +9,8 @@
  *   the layer's expert bias and router tensors, under their checkpoint names, bytes copied untouched.
  * Expert J is reconstructed as W_hat = base + U V; its bias is added as stored, never folded in.
  */
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readRegularTextFile } from '../io/file-source';
 import { join } from 'node:path';
 import { MoeInspectorError } from '../errors';
 import { decodeToFloat32 } from '../formats/decode';
@@ -190,8 +191,9 @@ export async function readManifest(dir: string): Promise<OverlayManifest> {
   const file = join(dir, MANIFEST_FILE);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
-  } catch {
+    text = await readRegularTextFile(file);
+  } catch (e) {
+    if (e instanceof MoeInspectorError && e.code === 'io') throw e;
     throw new MoeInspectorError('not-found', `no ${MANIFEST_FILE}: not an overlay folder written by "overlay compute --save"`, { file: dir });
   }
   let m: unknown;

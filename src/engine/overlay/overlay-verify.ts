@@ -20,6 +20,7 @@ import { RunTracker } from '../analysis/run-tracker';
 import type { LayerOverlay, OverlayDtype, RankRule } from './types';
 import { inputsFromFile, seededInputs, DEFAULT_VERIFY_SEED, DEFAULT_VERIFY_TOKENS } from './verify-inputs';
 import { verifyLayerOverlay, type InputSet, type LayerVerification } from './verify-layer';
+import { gatedProjections } from './gated';
 
 export const DEFAULT_MAX_ERROR = 0.01;
 
@@ -44,7 +45,7 @@ export async function overlayVerify(ckpt: Checkpoint, model: MoeModel, solver: D
   const manifest = opts.overlayDir ? await readManifest(opts.overlayDir) : null;
   const layouts = manifest ? overlayLayers(model, manifest, opts.layers, opts.overlayDir!) : selectLayers(model, opts.layers);
   const dtype = manifest?.dtype ?? opts.overlayDtype;
-  const hidden = layouts[0]!.projections.gate.shape[1];
+  const hidden = layouts[0]!.projections.up.shape[1];
   const seed = opts.seed ?? DEFAULT_VERIFY_SEED;
   const inputs: InputSet[] = [{ label: 'seeded', batch: seededInputs(hidden, seed) }];
   if (opts.inputsFile) inputs.push({ label: 'file', batch: await inputsFromFile(opts.inputsFile, hidden) });
@@ -118,8 +119,8 @@ function layerReport(ckpt: Checkpoint, layout: MoeLayerLayout, overlay: LayerOve
       relative_error: pv.relative_error,
       energy_kept: pv.energy_kept,
       output_error: seeded ? { mean: seeded.mean, max: seeded.max } : null,
-      shape: layout.projections[p].shape as [number, number],
-      encoding: encodingName(layout.projections[p].encoding),
+      shape: gatedProjections(layout)[p].shape as [number, number],
+      encoding: encodingName(gatedProjections(layout)[p].encoding),
       error_source: 'reconstruction',
       ...(file ? { output_error_inputs_file: { mean: file.mean, max: file.max } } : {}),
     };
@@ -148,7 +149,7 @@ function overlayLayers(model: MoeModel, manifest: OverlayManifest, sel: LayerSel
     if (!entry) throw new MoeInspectorError('usage', `layer ${l.layer} is not in the overlay (it holds layers ${[...saved].join(', ')})`, { file });
     for (const p of PROJECTIONS) {
       const [a, b] = entry.shapes[p];
-      const [m, n] = l.projections[p].shape;
+      const [m, n] = gatedProjections(l)[p].shape;
       if (a !== m || b !== n) throw new MoeInspectorError('layout', `layer ${l.layer} ${p}: the overlay stores [${a}, ${b}], the model's experts are [${m}, ${n}]`, { file });
     }
   }

@@ -9,6 +9,7 @@ import { projectionWeightBytes } from './byte-accounting';
 import { overlayWeightBytes, type ProjectionRanks } from './rank-rules';
 import { OVERLAY_DTYPE_BYTES, type OverlayDtype } from './types';
 import { PROJECTIONS } from '../layouts/types';
+import { gatedProjections } from './gated';
 
 export type ProgressSink = (p: Progress) => void;
 
@@ -32,7 +33,7 @@ export function layerBytes(ckpt: Checkpoint, layout: MoeLayerLayout, ranks: Proj
   const original = projectionWeightBytes(ckpt, layout);
   const overlay = {} as Record<Projection, number>;
   for (const p of PROJECTIONS) {
-    const [rows, cols] = layout.projections[p].shape;
+    const [rows, cols] = gatedProjections(layout)[p].shape;
     overlay[p] = overlayWeightBytes({ rows, cols, numExperts: layout.numExperts }, ranks[p], OVERLAY_DTYPE_BYTES[dtype]);
   }
   const sum = (r: Record<Projection, number>) => r.gate + r.up + r.down;

@@ -1,11 +1,12 @@
 /**
  * `info`: what a checkpoint holds, from headers alone (no tensor data is read). The MoE part comes
- * from the resolved layout; when the layout could not be resolved the rest of the report (dtypes,
+ * from the resolved layout. When the layout could not be resolved, `info` fails like `analyze` (the
+ * worker job rethrows); only `info --headers-only` asks for this report anyway: the rest (dtypes,
  * parameters, files) is still true, and the reason is given in `moe_error`.
  */
 import { isMoeInspectorError } from '../errors';
 import type { Checkpoint, TensorEntry } from '../model/checkpoint';
-import { PROJECTIONS, type MoeModel, type Projection, type WeightEncoding } from '../layouts/types';
+import { projectionsOf, type LayerProjections, type MoeModel, type WeightEncoding } from '../layouts/types';
 import type { InfoReport } from './schema';
 
 /** Scale tensors are quantization metadata, not parameters: MXFP4 `_scales` and FP8 `_scale_inv`. */
@@ -56,15 +57,29 @@ function dtypeTable(ckpt: Checkpoint): Record<string, { tensors: number; bytes: 
 
 function routedExpertTensors(model: MoeModel): Set<string> {
   const names = new Set<string>();
-  for (const l of model.layers) for (const p of PROJECTIONS) for (const n of l.projections[p].tensors) names.add(n);
+  for (const l of model.layers) for (const p of projectionsOf(l.projections)) for (const n of l.projections[p]!.tensors) names.add(n);
   return names;
+}
+
+/** Shape and encoding per projection present (no `gate` for experts without one). */
+function projectionEntries(p: LayerProjections): InfoReport['projections'] {
+  return Object.fromEntries(projectionsOf(p).map((k) => [k, { shape: p[k]!.shape, encoding: describeEncoding(p[k]!.encoding) }]));
 }
 
 function projectionTable(model: MoeModel | null): InfoReport['projections'] {
   const first = model?.layers[0];
-  const entry = (p: Projection) =>
-    first ? { shape: first.projections[p].shape, encoding: describeEncoding(first.projections[p].encoding) } : { shape: [0, 0] as const, encoding: 'unresolved' };
-  return { gate: entry('gate'), up: entry('up'), down: entry('down') };
+  if (first) return projectionEntries(first.projections);
+  const none = { shape: [0, 0] as const, encoding: 'unresolved' };
+  return { gate: none, up: none, down: none };
+}
+
+/** One entry per layer group (null: the single stack / text experts; "encoder", "decoder", "vision"). */
+function layerGroups(model: MoeModel): InfoReport['layer_groups'] {
+  const groups = [...new Set(model.layers.map((l) => l.group))];
+  return groups.map((g) => {
+    const ls = model.layers.filter((l) => l.group === g);
+    return { group: g, num_experts: ls[0]!.numExperts, moe_layers: ls.map((l) => l.layer as number), projections: projectionEntries(ls[0]!.projections) };
+  });
 }
 
 export function buildInfoReport(ckpt: Checkpoint, model: MoeModel | Error): InfoReport {
@@ -87,6 +102,8 @@ export function buildInfoReport(ckpt: Checkpoint, model: MoeModel | Error): Info
     num_experts: moe ? moe.numExperts : 0,
     num_layers: moe ? moe.numLayers : null,
     moe_layers: moe ? moe.layers.map((l) => l.layer as number) : [],
+    moe_layer_names: moe ? moe.layers.map((l) => l.name) : [],
+    layer_groups: moe ? layerGroups(moe) : [],
     projections: projectionTable(moe),
     shared_experts: { present: shared > 0, tensors: shared },
     dtypes: dtypeTable(ckpt),

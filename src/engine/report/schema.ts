@@ -31,12 +31,141 @@ export interface ProjectionAnalysis {
   readonly singular_value_floor: number;
 }
 
+/** How a layer was made, where the verdict says upcycled (README, "Verdict with recipe"). */
+export type Recipe = 'copy' | 'permuted-copy' | 'split' | 'partial' | 'native' | 'uncertain';
+
+export interface LayerVerdictReport {
+  readonly type: Verdict;
+  readonly confidence: number;
+  readonly reasons: readonly string[];
+  // --- added by provenance (optional, additive) ---
+  readonly recipe?: Recipe;
+  /** permuted-copy: estimated share of each expert's neurons re-initialised. */
+  readonly reinit_share?: number | null;
+  /** split without parent: groups of experts sharing neurons; partial: the upcycled experts. */
+  readonly groups?: readonly (readonly number[])[];
+  readonly upcycled_experts?: readonly number[];
+  /** The numbers the verdict rests on, by name. */
+  readonly evidence?: Readonly<Record<string, number | null>>;
+  /** The seeds' rank + cosine rule alone (what `type` was before provenance). */
+  readonly rank_cosine_rule?: { readonly type: Verdict; readonly confidence: number };
+}
+
+/** Neuron-matched similarity of one MoE layer (README, "Provenance: neuron matching"). */
+export interface LayerProvenance {
+  readonly method: {
+    readonly neuron: 'gate+up+down' | 'up+down';
+    /** Length of one neuron vector (parts x hidden). */
+    readonly dim: number;
+    readonly sketch_dim: number;
+    readonly matching: 'mutual-best-on-sketch+exact-recheck';
+    /** Per-neuron false-match probability under the null. */
+    readonly alpha: number;
+    /** Exact cosine a match must exceed: tau(dim, neurons, alpha). */
+    readonly threshold: number;
+    /** Shared neurons an expert pair needs to count as sharing (null: Binomial(neurons, alpha)). */
+    readonly min_shared: number;
+  };
+  /** Intermediate neurons per expert. */
+  readonly neurons: number;
+  /** E x E: share of expert a's neurons matched one-to-one in expert b above the threshold (diagonal 1). */
+  readonly shared_share: readonly (readonly number[])[];
+  /** E x E: mean exact cosine of the accepted matches (null where none). */
+  readonly matched_cosine: readonly (readonly (number | null)[])[];
+  /** E x E: Kendall tau between the neuron order in a and in b over the accepted matches (1: identity order). */
+  readonly kendall_tau: readonly (readonly (number | null)[])[];
+  /** E x E: share of accepted matches at the same position (i -> i). */
+  readonly identity_share: readonly (readonly (number | null)[])[];
+  /** Connected components (size >= 2) of the graph whose edges are expert pairs with >= min_shared shared neurons. */
+  readonly groups: readonly (readonly number[])[];
+  /** Experts sharing neurons with no other expert. */
+  readonly unshared_experts: readonly number[];
+  /** Shares over all pairs; matched cosine, Kendall tau and identity share averaged over the pairs that share neurons. */
+  readonly summary: {
+    readonly pairs: number;
+    readonly pairs_sharing: number;
+    readonly median_pair_share: number;
+    readonly mean_pair_share: number;
+    readonly mean_matched_cosine: number | null;
+    readonly mean_kendall_tau: number | null;
+    readonly mean_identity_share: number | null;
+  };
+  readonly parent?: ParentProvenance;
+  /** Storage-rounding noise per projection and the singular-value edge it reaches in a delta. */
+  readonly noise: Readonly<Partial<Record<Projection, { readonly encoding: string; readonly sigma: number | null; readonly edge: number | null }>>>;
+  /** Expert matrices read (re-reads included when the held-neuron budget is smaller than the layer). */
+  readonly expert_reads: number;
+  readonly seconds: number;
+}
+
+export interface ParentProvenance {
+  readonly source: string;
+  readonly layer: number;
+  /** Neurons of the parent FFN. */
+  readonly neurons: number;
+  /** tau for expert-vs-parent matching (candidates: the parent's neurons). */
+  readonly threshold: number;
+  /** Per expert: share of its neurons matched in the parent. */
+  readonly expert_share: readonly number[];
+  readonly expert_matched_cosine: readonly (number | null)[];
+  readonly expert_kendall_tau: readonly (number | null)[];
+  /** Per expert: share of consecutive matched neurons whose parent neurons are consecutive (contiguous blocks). */
+  readonly expert_contiguity: readonly (number | null)[];
+  /** Share of parent neurons matched by at least one expert. */
+  readonly coverage: number;
+  /** Mean number of experts using each covered parent neuron (1: disjoint, split; ~E: copy). */
+  readonly multiplicity: number | null;
+  /** Share of covered parent neurons used by exactly one expert. */
+  readonly disjoint_share: number | null;
+  /** Experts whose share in the parent is significant (>= min_shared neurons). */
+  readonly experts_from_parent: readonly number[];
+}
+
 export interface LayerAnalysis {
   readonly layer: number;
-  readonly verdict: { readonly type: Verdict; readonly confidence: number; readonly reasons: readonly string[] };
+  /** The layer group: null in a single stack; "encoder" / "decoder"; "vision" (the vision experts of a VL MoE). */
+  readonly group: string | null;
+  /** "5", or "encoder.1" / "decoder.1" / "vision.5": unique within the model, what --layers accepts. */
+  readonly name: string;
+  readonly verdict: LayerVerdictReport;
   readonly projections: Readonly<Partial<Record<Projection, ProjectionAnalysis>>>;
   /** sum(E*m*n) / (sum(m*n) + sum(E*r95*(m+n))) over projections: base counted. Where upcycled, else null. */
   readonly estimated_overlay_ratio: number | null;
+  // --- added by provenance (optional, additive) ---
+  readonly provenance?: LayerProvenance;
+  /** Per projection: singular values of each delta above the storage-noise edge (quantisation-robust rank). */
+  readonly signal_rank?: Readonly<Partial<Record<Projection, { readonly edge: number | null; readonly per_expert: readonly number[]; readonly mean: number; readonly ratio: number }>>>;
+}
+
+/**
+ * Where a run stands. `running`: a run is writing the file, or died without a trace (a crash, a kill);
+ * `interrupted`: the run stopped (Ctrl-C, cancel, an error) after saving what it finished;
+ * `complete`: every planned layer is done; `partial`: merged from parts that do not cover the plan.
+ * Everything but `complete` can be continued with `--resume`.
+ */
+export type RunState = 'running' | 'interrupted' | 'complete' | 'partial';
+
+export interface RunStatus {
+  readonly state: RunState;
+  /** The layers this run (or shard) set out to do, in model order. */
+  readonly layers_planned: readonly (number | string)[];
+  /** The layers whose results are in the report, in model order. */
+  readonly layers_done: readonly (number | string)[];
+}
+
+/** Which program wrote a report: a resume or merge refuses to mix versions. */
+export interface ProgramInfo {
+  readonly name: string;
+  readonly version: string;
+}
+
+/** One shard report that went into a merged report. */
+export interface MergedPart {
+  readonly file: string;
+  readonly layers: readonly (number | string)[];
+  readonly shard: { readonly index: number; readonly count: number } | null;
+  readonly execution_provider: ExecutionProvider;
+  readonly seconds: number;
 }
 
 export interface AnalysisReport {
@@ -47,7 +176,11 @@ export interface AnalysisReport {
     readonly family: string;
     readonly num_experts: number;
     readonly moe_layers: readonly number[];
+    /** Names of the MoE layers (see LayerAnalysis.name), in moe_layers' order. */
+    readonly moe_layer_names: readonly string[];
     readonly shared_experts: boolean;
+    /** sha256 of the checkpoint's config, shard headers and sizes (plus a sample of expert bytes where there is no revision). */
+    readonly fingerprint?: string;
   };
   readonly runtime: {
     readonly execution_provider: ExecutionProvider;
@@ -60,10 +193,43 @@ export interface AnalysisReport {
     readonly layer_seconds?: readonly number[];
     /** Seconds by stage, over all layers (see AnalysisStages). */
     readonly stages?: AnalysisStages;
+    /** Every provider that computed a layer of this report (resumed and merged runs may use several). */
+    readonly execution_providers?: readonly ExecutionProvider[];
   };
-  readonly options: { readonly sample_experts: number | null; readonly thresholds: VerdictThresholds };
-  readonly verdict: { readonly type: Verdict; readonly confidence: number };
+  readonly options: {
+    readonly sample_experts: number | null;
+    readonly thresholds: VerdictThresholds;
+    // --- added with resumable and sharded runs (optional, additive) ---
+    readonly full_spectra?: boolean;
+    /** The layer selection as given: "first", "all" or the list. */
+    readonly layers?: 'first' | 'all' | readonly (number | string)[];
+    /** --shard i/N (i 0-based), or null. */
+    readonly shard?: { readonly index: number; readonly count: number } | null;
+    // --- added by provenance (optional, additive) ---
+    /** The dense parent given with --parent, or null. */
+    readonly parent?: string | null;
+    /** Whether the neuron-matching pass ran (--no-provenance: false). */
+    readonly provenance?: boolean;
+    /** Sketch dimension of neuron matching (--sketch-dim), where the pass ran. */
+    readonly sketch_dim?: number;
+  };
+  readonly verdict: { readonly type: Verdict; readonly confidence: number; readonly recipe?: Recipe };
   readonly layers: readonly LayerAnalysis[];
+  // --- added with resumable and sharded runs (optional, additive) ---
+  readonly status?: RunStatus;
+  readonly program?: ProgramInfo;
+  /** Present on the output of `moe-inspect merge`: the parts it was made of. */
+  readonly merged_from?: readonly MergedPart[];
+}
+
+/** `moe-inspect provenance`: neuron-matched provenance of every selected layer alone. */
+export interface ProvenanceReport {
+  readonly schema: 'moe-inspector/provenance@1';
+  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string; readonly num_experts: number; readonly moe_layers: readonly number[]; readonly moe_layer_names?: readonly string[] };
+  readonly parent: { readonly source: string; readonly revision: string | null } | null;
+  /** `name` as in LayerAnalysis: "5", or "encoder.1" in models with layer groups. */
+  readonly layers: readonly (LayerProvenance & { readonly layer: number; readonly name?: string; readonly verdict: LayerVerdictReport })[];
+  readonly runtime: { readonly execution_provider: ExecutionProvider; readonly seconds: number };
 }
 
 /**
@@ -132,7 +298,7 @@ export interface OverlayOutputError {
 
 export interface OverlayReport {
   readonly schema: 'moe-inspector/overlay@1';
-  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string };
+  readonly model: { readonly source: string; readonly revision: string | null; readonly family: string; readonly fingerprint?: string };
   readonly mode: 'compute' | 'verify' | 'estimate';
   readonly layers: readonly {
     readonly layer: number;
@@ -180,7 +346,10 @@ export interface OverlayReport {
   };
   /** Compute --save: where the overlay went. */
   readonly saved?: { readonly dir: string; readonly files: readonly string[] };
-  readonly runtime?: { readonly execution_provider: ExecutionProvider; readonly seconds: number };
+  readonly runtime?: { readonly execution_provider: ExecutionProvider; readonly seconds: number; readonly execution_providers?: readonly ExecutionProvider[] };
+  /** estimate: where the run stands (see AnalysisReport.status). */
+  readonly status?: RunStatus;
+  readonly program?: ProgramInfo;
 }
 
 export interface InfoReport {
@@ -191,12 +360,29 @@ export interface InfoReport {
   readonly num_experts: number;
   readonly num_layers: number | null;
   readonly moe_layers: readonly number[];
-  readonly projections: Readonly<Record<Projection, { readonly shape: readonly [number, number]; readonly encoding: string }>>;
+  /** Names of the MoE layers, in moe_layers' order: "5", or "encoder.1" / "decoder.1" / "vision.5" in grouped models. */
+  readonly moe_layer_names: readonly string[];
+  /** Per layer group (group null: the single stack or the text experts). */
+  readonly layer_groups: readonly InfoLayerGroup[];
+  /** Of the first MoE layer; `gate` is absent for experts without a gate projection. */
+  readonly projections: InfoProjections;
   readonly shared_experts: { readonly present: boolean; readonly tensors: number };
   readonly dtypes: Readonly<Record<string, { readonly tensors: number; readonly bytes: number }>>;
   readonly parameters: { readonly total: number; readonly routed_experts: number; readonly other: number };
   readonly files: readonly { readonly name: string; readonly bytes: number }[];
   readonly total_bytes: number;
-  /** Present when no MoE layout could be resolved (e.g. code 'not-moe'); the MoE fields are then empty. */
+  /**
+   * Only with `info --headers-only` (without it such a model is an error, exit 1): why no MoE layout
+   * could be resolved (code 'not-moe' or 'layout', and the message `analyze` gives); the MoE fields are then empty.
+   */
   readonly moe_error?: { readonly code: string; readonly message: string };
+}
+
+export type InfoProjections = Readonly<Partial<Record<Projection, { readonly shape: readonly [number, number]; readonly encoding: string }>>>;
+
+export interface InfoLayerGroup {
+  readonly group: string | null;
+  readonly num_experts: number;
+  readonly moe_layers: readonly number[];
+  readonly projections: InfoProjections;
 }

@@ -27,13 +27,24 @@
  */
 import type { Projection } from '../layouts/types';
 import { fillGaussian, hashKey, orthonormalColumns } from './random';
+import type { Recipe } from './recipes';
 
 export type Ranks = Readonly<Record<Projection, number>>;
 
 export type Structure =
   | { readonly kind: 'upcycled'; readonly ranks: Ranks; readonly deltaScale?: number; readonly noise?: number }
   | { readonly kind: 'native' }
-  | { readonly kind: 'partial'; readonly fraction: number; readonly ranks: Ranks; readonly deltaScale?: number; readonly noise?: number };
+  | { readonly kind: 'partial'; readonly fraction: number; readonly ranks: Ranks; readonly deltaScale?: number; readonly noise?: number }
+  /** Built neuron by neuron from a dense parent FFN (synth/recipes.ts). */
+  | { readonly kind: 'recipe'; readonly recipe: Recipe };
+
+/** What the generator asks of a layer's expert builder for one projection. */
+export interface ExpertSource {
+  /** True f32 values of expert j (before the stored format's rounding). */
+  expert(j: number): Float32Array;
+  /** The constructed delta singular values (empty where the structure has none). */
+  readonly singularValues: number[];
+}
 
 export const DEFAULT_DELTA_SCALE = 0.3;
 export const DEFAULT_NOISE = 0.002;
@@ -69,7 +80,8 @@ export function energyMargin95(s: readonly number[]): number {
   return Math.min(cum(k) - 0.95, 0.95 - cum(k - 1));
 }
 
-export type ExpertKind = 'delta' | 'base-only' | 'native';
+/** 'derived': a recipe expert that inherits parent neurons. */
+export type ExpertKind = 'delta' | 'base-only' | 'native' | 'derived';
 
 /** What each expert of a layer is made of. */
 export function expertKinds(s: Structure, numExperts: number): ExpertKind[] {
@@ -78,11 +90,12 @@ export function expertKinds(s: Structure, numExperts: number): ExpertKind[] {
 }
 
 export function upcycledCount(s: Structure, numExperts: number): number {
+  if (s.kind === 'recipe') throw new Error('recipe layers count derived experts from their neuron maps');
   return s.kind === 'native' ? 0 : s.kind === 'upcycled' ? numExperts : Math.round(s.fraction * numExperts);
 }
 
 /** Builds expert matrices [out, in] for one layer and projection, caching the shared base and factors. */
-export class ExpertFactory {
+export class ExpertFactory implements ExpertSource {
   private base: Float32Array | null = null;
   private readonly factors = new Map<number, { u: Float64Array; v: Float64Array }>();
   readonly singularValues: number[];
@@ -96,7 +109,7 @@ export class ExpertFactory {
     private readonly numExperts: number,
     proj: Projection,
   ) {
-    this.singularValues = structure.kind === 'native' ? [] : constructedSingularValues(structure.ranks[proj], out, structure.deltaScale ?? DEFAULT_DELTA_SCALE);
+    this.singularValues = structure.kind === 'native' || structure.kind === 'recipe' ? [] : constructedSingularValues(structure.ranks[proj], out, structure.deltaScale ?? DEFAULT_DELTA_SCALE);
   }
 
   private getBase(): Float32Array {
@@ -118,7 +131,7 @@ export class ExpertFactory {
       fillGaussian(w, hashKey(this.seed, `${this.key}.native${j}`), 1 / Math.sqrt(this.inp));
       return w;
     }
-    const s = this.structure as Exclude<Structure, { kind: 'native' }>;
+    const s = this.structure as Extract<Structure, { kind: 'upcycled' | 'partial' }>;
     fillGaussian(w, hashKey(this.seed, `${this.key}.noise${j}`), (s.noise ?? DEFAULT_NOISE) / Math.sqrt(this.inp));
     const base = this.getBase();
     for (let i = 0; i < w.length; i++) w[i]! += base[i]!;

@@ -3,15 +3,18 @@
  * with experts of a chosen structure (synth/experts.ts), streaming expert by expert, and records the
  * ground truth it used in synth-ground-truth.json.
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MoeInspectorError } from '../errors';
 import type { Dtype } from '../formats/dtype';
 import { PROJECTIONS, type Projection } from '../layouts/types';
 import { encodeMatrix, encodePlain, type EncodedMatrix, type SynthDtype } from './encode-matrix';
-import { energyMargin95, energyRanks, expertKinds, ExpertFactory, upcycledCount, type ExpertKind, type RankThreshold, type Structure } from './experts';
-import { FAMILIES, type FamilyDef, type SynthFamily } from './families';
+import { energyMargin95, energyRanks, expertKinds, ExpertFactory, upcycledCount, type ExpertKind, type ExpertSource, type RankThreshold, type Structure } from './experts';
+import { RecipeLayer, validateRecipe, type RecipeTruth } from './recipes';
+import { writeDenseParent } from './dense-parent';
+import { FAMILIES, type FamilyDef, type SynthFamily, type SynthStack } from './families';
 import { fillGaussian, hashKey } from './random';
+import { AUX_DTYPE, onesPlan, randomPlan, writeAtomic } from './plans';
 import { byteLengthOf, writeSafetensors, type TensorPlan } from './safetensors-writer';
 
 export interface SynthSpec {
@@ -34,9 +37,16 @@ export interface SynthSpec {
 
 export interface GroundTruth {
   readonly spec: SynthSpec;
+  /** The MoE layers' indices, in the reader's order (per group: single stack / encoder / decoder / vision). */
   readonly moeLayers: number[];
+  /** Their names as reports give them: "3", "encoder.1", "vision.2". */
+  readonly moeLayerNames: string[];
   readonly layers: {
     readonly layer: number;
+    readonly group: string | null;
+    readonly name: string;
+    /** The projections the experts have (no gate for nemotron_h, switch_transformers, nllb_moe). */
+    readonly projections: Projection[];
     readonly structure: Structure;
     readonly upcycledExperts: number;
     /** The constructed singular values of the delta of every expert whose kind is 'delta' (the same s for all). */
@@ -53,66 +63,130 @@ export interface GroundTruth {
      * for partial layers (the mean includes native experts: a full-rank shift) and native layers.
      */
     readonly deltaFromMeanIsConstructed: boolean;
+    /** Recipe layers: neuron maps, inherited shares, expected shared-neuron shares, parent coverage. */
+    readonly recipe?: RecipeTruth;
   }[];
   readonly files: string[];
   readonly totalBytes: number;
+  /** Where the dense parent was written (recipe layers' parent FFNs at the same layer indices), if it was. */
+  readonly parentDir?: string;
 }
 
-const AUX_DTYPE = (d: SynthDtype): 'F32' | 'BF16' | 'F16' => (d === 'F32' || d === 'F16' ? d : 'BF16');
+export interface GenerateOptions {
+  /** Write the dense parent (a llama-layout dense model of the same hidden size) into this folder. */
+  readonly parentDir?: string;
+}
+
+/** One MoE layer of one group as the generator writes it (and the reader must find it). */
+export interface SynthUnit {
+  readonly group: string | null;
+  readonly layer: number;
+  readonly name: string;
+  /** Past num_hidden_layers (an MTP module the reader skips). */
+  readonly extra: boolean;
+}
+
+/** The reader's group order: single stack / text first, then encoder, decoder, vision. */
+const GROUP_RANK = (g: string | null): number => (g === null ? 0 : g === 'encoder' ? 1 : g === 'decoder' ? 2 : 3);
 
 /** Builds, on demand, the matrices of one spec: the single source of truth for writing and for tests. */
 export class SyntheticModel {
   readonly def: FamilyDef;
-  readonly moeLayers: number[];
-  private readonly factories = new Map<string, ExpertFactory>();
+  readonly units: SynthUnit[];
+  readonly projections: readonly Projection[];
+  private readonly factories = new Map<string, ExpertSource>();
+  private readonly recipeLayers = new Map<string, RecipeLayer>();
   private readonly seed: number;
 
   constructor(readonly spec: SynthSpec) {
     this.def = FAMILIES[spec.family];
     this.seed = spec.seed ?? 1234;
-    const total = spec.numLayers + (this.def.extraMoeLayers ?? 0);
-    this.moeLayers = Array.from({ length: total }, (_, l) => l).filter((l) => l >= spec.numLayers || this.def.isMoeLayer(l, spec));
+    this.projections = this.def.projections ?? PROJECTIONS;
+    const units: SynthUnit[] = [];
+    for (const stack of this.stacks()) {
+      const total = spec.numLayers + (stack.group === null ? (this.def.extraMoeLayers ?? 0) : 0);
+      for (let l = 0; l < total; l++) {
+        if (l < spec.numLayers && !this.def.isMoeLayer(l, spec)) continue;
+        units.push({ group: stack.group, layer: l, name: stack.group === null ? String(l) : `${stack.group}.${l}`, extra: l >= spec.numLayers });
+        if (this.def.visionIntermediate && l < spec.numLayers) units.push({ group: 'vision', layer: l, name: `vision.${l}`, extra: false });
+      }
+    }
+    this.units = units.sort((a, b) => GROUP_RANK(a.group) - GROUP_RANK(b.group) || a.layer - b.layer);
   }
 
-  structureOf(layer: number): Structure {
+  /** The layer stacks: the family's encoder and decoder, or its one stack. */
+  stacks(): readonly (Omit<SynthStack, 'group'> & { readonly group: 'encoder' | 'decoder' | null })[] {
+    const st = this.def.storage;
+    const block = 'block' in st ? st.block : '';
+    return this.def.stacks ?? [{ group: null, layerPrefix: this.def.layerPrefix, block, router: this.def.router, denseMlp: this.def.denseMlp ?? 'mlp' }];
+  }
+
+  /** The MoE layers of a group (null: single stack or text experts), MTP layers included. */
+  moeLayersOf(group: string | null): number[] {
+    return this.units.filter((u) => u.group === group).map((u) => u.layer);
+  }
+
+  structureOf(layer: number, group: string | null = null): Structure {
     const s = this.spec.structure;
     if (!Array.isArray(s)) return s as Structure;
-    const i = this.moeLayers.indexOf(layer);
+    const i = this.moeLayersOf(group).indexOf(layer);
     return (s as readonly Structure[])[Math.min(i, s.length - 1)]!;
   }
 
-  shapeOf(p: Projection): [number, number] {
-    return p === 'down' ? [this.spec.hidden, this.spec.intermediate] : [this.spec.intermediate, this.spec.hidden];
+  intermediateOf(group: string | null): number {
+    return group === 'vision' && this.def.visionIntermediate ? this.def.visionIntermediate(this.spec) : this.spec.intermediate;
   }
 
-  factory(layer: number, p: Projection): ExpertFactory {
-    const key = `L${layer}.${p}`;
+  shapeOf(p: Projection, group: string | null = null): [number, number] {
+    const I = this.intermediateOf(group);
+    return p === 'down' ? [this.spec.hidden, I] : [I, this.spec.hidden];
+  }
+
+  factory(layer: number, p: Projection, group: string | null = null): ExpertSource {
+    const unit = `${group === null ? '' : `${group}.`}L${layer}.`;
+    const key = `${unit}${p}`;
     let f = this.factories.get(key);
     // Files are written layer by layer: keeping only one layer's bases and factors bounds memory
     // for many-layer, GPT-OSS-sized specs (out-of-order reads just recompute, deterministically).
-    if (!f && [...this.factories.keys()].some((k) => !k.startsWith(`L${layer}.`))) this.factories.clear();
+    if (!f && [...this.factories.keys()].some((k) => !k.startsWith(unit))) this.factories.clear();
     if (!f) {
-      const [out, inp] = this.shapeOf(p);
-      f = new ExpertFactory(this.seed, key, out, inp, this.structureOf(layer), this.spec.numExperts, p);
+      const [out, inp] = this.shapeOf(p, group);
+      const rl = this.recipeLayer(layer, group);
+      f = rl ? { expert: (j) => rl.expert(p, j), singularValues: [] } : new ExpertFactory(this.seed, key, out, inp, this.structureOf(layer, group), this.spec.numExperts, p);
       this.factories.set(key, f);
     }
     return f;
   }
 
+  /** The recipe builder of a layer (its dense parent FFN and neuron maps), or null for the other structures. */
+  recipeLayer(layer: number, group: string | null = null): RecipeLayer | null {
+    const s = this.structureOf(layer, group);
+    if (s.kind !== 'recipe') return null;
+    // The seed key of the ungrouped layer is unchanged ("L5"), so recipe models generated before groups stay identical.
+    const key = `${group === null ? '' : `${group}.`}L${layer}`;
+    let rl = this.recipeLayers.get(key);
+    if (!rl) {
+      this.recipeLayers.clear(); // one layer's parent at a time, like the factories
+      rl = new RecipeLayer(s.recipe, this.seed, key, this.spec.numExperts, this.spec.hidden, this.intermediateOf(group));
+      this.recipeLayers.set(key, rl);
+    }
+    return rl;
+  }
+
   /** Expert j of a projection as stored: the bytes and the exact values a correct reader returns. */
-  encodedExpert(layer: number, p: Projection, j: number): EncodedMatrix {
-    const [out, inp] = this.shapeOf(p);
-    const w = this.factory(layer, p).expert(j);
+  encodedExpert(layer: number, p: Projection, j: number, group: string | null = null): EncodedMatrix {
+    const [out, inp] = this.shapeOf(p, group);
+    const w = this.factory(layer, p, group).expert(j);
     const nan = this.spec.injectNaN;
     const e = encodeMatrix(w, out, inp, this.spec.dtype);
-    if (nan && nan.layer === layer && nan.projection === p && nan.expert === j) poison(e, nan.count);
+    if (nan && nan.layer === layer && nan.projection === p && nan.expert === j && group === this.units[0]!.group) poison(e, nan.count);
     return e;
   }
 
-  /** Per-expert bias (gpt_oss): N(0, 1) per output row, large enough that folding it into W would change every metric. */
-  bias(layer: number, p: Projection, j: number): Float32Array {
-    const b = new Float32Array(this.shapeOf(p)[0]);
-    fillGaussian(b, hashKey(this.seed, `L${layer}.${p}.bias${j}`));
+  /** Per-expert bias (gpt_oss, nllb_moe): N(0, 1) per output row, large enough that folding it into W would change every metric. */
+  bias(layer: number, p: Projection, j: number, group: string | null = null): Float32Array {
+    const b = new Float32Array(this.shapeOf(p, group)[0]);
+    fillGaussian(b, hashKey(this.seed, `${group === null ? '' : `${group}.`}L${layer}.${p}.bias${j}`));
     return encodePlain(b, AUX_DTYPE(this.spec.dtype)).values;
   }
 }
@@ -129,23 +203,6 @@ function poison(e: EncodedMatrix, count: number): void {
 
 // ----------------------------------------------------------------------------------------------
 // tensor plans
-
-function randomPlan(name: string, shape: number[], dtype: 'F32' | 'BF16' | 'F16', seed: number, std: number): TensorPlan {
-  return {
-    name,
-    dtype,
-    shape,
-    async produce(sink) {
-      const v = new Float32Array(shape.reduce((a, b) => a * b, 1));
-      fillGaussian(v, hashKey(seed, name), std);
-      await sink(encodePlain(v, dtype).bytes);
-    },
-  };
-}
-
-function onesPlan(name: string, n: number, dtype: 'F32' | 'BF16' | 'F16'): TensorPlan {
-  return { name, dtype, shape: [n], produce: async (sink) => sink(encodePlain(new Float32Array(n).fill(1), dtype).bytes) };
-}
 
 /** One tensor holding a slice per expert, each slice produced by `slice(j)`. */
 function perExpertSlices(name: string, dtype: Dtype, shape: number[], E: number, slice: (j: number) => Uint8Array): TensorPlan {
@@ -187,32 +244,49 @@ function fusedPlain(m: SyntheticModel, name: string, shape: number[], make: (j: 
   return perExpertSlices(name, dtype, shape, m.spec.numExperts, (j) => encodePlain(make(j), dtype).bytes);
 }
 
-function expertPlans(m: SyntheticModel, layer: number): TensorPlan[] {
-  const { def, spec } = m;
-  const pre = `${def.layerPrefix}${layer}.`;
+type Stack = ReturnType<SyntheticModel['stacks']>[number];
+
+/** One tensor per expert and projection (plus FP8 scales and biases), experts numbered from `first`. */
+function perExpertPlans(m: SyntheticModel, pre: string, layer: number, group: string | null, first: number): TensorPlan[] {
+  const st = m.def.storage;
+  if (st.kind !== 'per-expert') return [];
+  const { spec } = m;
+  const plans: TensorPlan[] = [];
+  for (let j = 0; j < spec.numExperts; j++) {
+    for (const p of m.projections) {
+      const name = `${pre}${st.label ?? ''}${first + j}.${st.names[p]}.weight`;
+      const shape = m.shapeOf(p, group);
+      let cached: EncodedMatrix | null = null;
+      const enc = (): EncodedMatrix => (cached ??= m.encodedExpert(layer, p, j, group));
+      const dtype: Dtype = spec.dtype === 'FP8' ? 'F8_E4M3' : (spec.dtype as Dtype);
+      plans.push({ name, dtype, shape, produce: async (sink) => sink(enc().bytes) });
+      if (spec.dtype === 'FP8') {
+        const sshape = [Math.ceil(shape[0] / 128), Math.ceil(shape[1] / 128)];
+        plans.push({ name: `${name}_scale_inv`, dtype: 'F32', shape: sshape, produce: async (sink) => { await sink(enc().scales!.bytes); cached = null; } });
+      }
+      if (st.biases) {
+        const dt = AUX_DTYPE(spec.dtype);
+        plans.push({ name: name.replace(/\.weight$/, '.bias'), dtype: dt, shape: [shape[0]], produce: async (sink) => sink(encodePlain(m.bias(layer, p, j, group), dt).bytes) });
+      }
+    }
+  }
+  return plans;
+}
+
+function expertPlans(m: SyntheticModel, stack: Stack, layer: number): TensorPlan[] {
+  const { spec } = m;
+  const pre = `${stack.layerPrefix}${layer}.`;
   const E = spec.numExperts;
   const H = spec.hidden;
   const I = spec.intermediate;
-  const values = (p: Projection, j: number): Float32Array => m.encodedExpert(layer, p, j).values;
-  const st = def.storage;
+  const values = (p: Projection, j: number): Float32Array => m.encodedExpert(layer, p, j, stack.group).values;
+  const st = m.def.storage;
   switch (st.kind) {
     case 'per-expert': {
-      const plans: TensorPlan[] = [];
-      for (let j = 0; j < E; j++) {
-        for (const p of PROJECTIONS) {
-          const name = `${pre}${st.block}.${j}.${st.names[p]}.weight`;
-          const shape = m.shapeOf(p);
-          let cached: EncodedMatrix | null = null;
-          const enc = (): EncodedMatrix => (cached ??= m.encodedExpert(layer, p, j));
-          const dtype: Dtype = spec.dtype === 'FP8' ? 'F8_E4M3' : (spec.dtype as Dtype);
-          plans.push({ name, dtype, shape, produce: async (sink) => sink(enc().bytes) });
-          if (spec.dtype === 'FP8') {
-            const sshape = [Math.ceil(shape[0] / 128), Math.ceil(shape[1] / 128)];
-            plans.push({ name: `${name}_scale_inv`, dtype: 'F32', shape: sshape, produce: async (sink) => { await sink(enc().scales!.bytes); cached = null; } });
-          }
-        }
-      }
-      return plans;
+      const text = perExpertPlans(m, `${pre}${stack.block}.`, layer, stack.group, 0);
+      // Vision experts follow the text experts in the same numbering (ernie4_5_vl_moe).
+      const vision = m.def.visionIntermediate && layer < spec.numLayers ? perExpertPlans(m, `${pre}${stack.block}.`, layer, 'vision', E) : [];
+      return [...text, ...vision];
     }
     case 'gpt-oss': {
       const biasGU = fusedPlain(m, `${pre}mlp.experts.gate_up_proj_bias`, [E, 2 * I], (j) => stackRows(m.bias(layer, 'gate', j), m.bias(layer, 'up', j), 1, true));
@@ -257,16 +331,12 @@ function expertPlans(m: SyntheticModel, layer: number): TensorPlan[] {
         biasD,
       ];
     }
-    case 'fused':
-      return st.inputMajor
-        ? [
-            fusedPlain(m, `${pre}${st.block}.gate_up_proj`, [E, H, 2 * I], (j) => transposeF32(stackRows(values('gate', j), values('up', j), H, false), 2 * I, H)),
-            fusedPlain(m, `${pre}${st.block}.down_proj`, [E, I, H], (j) => transposeF32(values('down', j), H, I)),
-          ]
-        : [
-            fusedPlain(m, `${pre}${st.block}.gate_up_proj`, [E, 2 * I, H], (j) => stackRows(values('gate', j), values('up', j), H, false)),
-            fusedPlain(m, `${pre}${st.block}.down_proj`, [E, H, I], (j) => values('down', j)),
-          ];
+    case 'fused': {
+      const text = fusedPlans(m, `${pre}${st.block}`, st.inputMajor, layer, stack.group);
+      // Vision experts in their own block (transformers' Ernie4_5_VLMoeMoeBlock: text_moe / vision_moe).
+      const vision = m.def.visionBlock && layer < spec.numLayers ? fusedPlans(m, `${pre}${m.def.visionBlock}`, st.inputMajor, layer, 'vision') : [];
+      return [...text, ...vision];
+    }
     case 'input-linear':
       return [
         fusedPlain(m, `${pre}${st.block}.input_linear.weight`, [E, 2 * I, H], (j) => stackRows(values('gate', j), values('up', j), H, false)),
@@ -278,48 +348,79 @@ function expertPlans(m: SyntheticModel, layer: number): TensorPlan[] {
         fusedPlain(m, `${pre}ffn.experts.mlp.v1`, [E * I, H], (j) => values('up', j)),
         fusedPlain(m, `${pre}ffn.experts.mlp.w2`, [E * I, H], (j) => transposeF32(values('down', j), H, I)), // stored transposed
       ];
+    case 'stacked':
+      // nn.Linear orientation, experts stacked along dim 0 (step3p7's original checkpoints; NemotronHExperts without a gate).
+      return m.projections.map((p) => fusedPlain(m, `${pre}${st.block}.${p}_proj${st.suffix}`, p === 'down' ? [E, H, I] : [E, I, H], (j) => values(p, j)));
+    case 'grouped-gemm':
+      // Input-major x @ W[j] (aria): fc1 columns [0, I) are the silu'd gate, [I, 2I) the up multiplier.
+      return [
+        fusedPlain(m, `${pre}${st.block}.fc1.weight`, [E, H, 2 * I], (j) => transposeF32(stackRows(values('gate', j), values('up', j), H, false), 2 * I, H)),
+        fusedPlain(m, `${pre}${st.block}.fc2.weight`, [E, I, H], (j) => transposeF32(values('down', j), H, I)),
+      ];
   }
 }
 
-function ffnPlans(prefix: string, H: number, I: number, dtype: 'F32' | 'BF16' | 'F16', seed: number): TensorPlan[] {
-  return [
-    randomPlan(`${prefix}.gate_proj.weight`, [I, H], dtype, seed, 1 / Math.sqrt(H)),
-    randomPlan(`${prefix}.up_proj.weight`, [I, H], dtype, seed, 1 / Math.sqrt(H)),
-    randomPlan(`${prefix}.down_proj.weight`, [H, I], dtype, seed, 1 / Math.sqrt(I)),
-  ];
+/** Fused gate_up_proj + down_proj of one expert group: input-major [E, H, 2I] / [E, I, H] or output-major [E, 2I, H] / [E, H, I], gate rows first. */
+function fusedPlans(m: SyntheticModel, block: string, inputMajor: boolean, layer: number, group: string | null): TensorPlan[] {
+  const E = m.spec.numExperts;
+  const H = m.spec.hidden;
+  const I = m.intermediateOf(group);
+  const values = (p: Projection, j: number): Float32Array => m.encodedExpert(layer, p, j, group).values;
+  return inputMajor
+    ? [
+        fusedPlain(m, `${block}.gate_up_proj`, [E, H, 2 * I], (j) => transposeF32(stackRows(values('gate', j), values('up', j), H, false), 2 * I, H)),
+        fusedPlain(m, `${block}.down_proj`, [E, I, H], (j) => transposeF32(values('down', j), H, I)),
+      ]
+    : [
+        fusedPlain(m, `${block}.gate_up_proj`, [E, 2 * I, H], (j) => stackRows(values('gate', j), values('up', j), H, false)),
+        fusedPlain(m, `${block}.down_proj`, [E, H, I], (j) => values('down', j)),
+      ];
 }
 
-function layerPlans(m: SyntheticModel, layer: number): TensorPlan[] {
+/** A dense FFN (non-MoE layers, shared experts) with the family's projection names. */
+function ffnPlans(m: SyntheticModel, prefix: string, H: number, I: number, dtype: 'F32' | 'BF16' | 'F16', seed: number): TensorPlan[] {
+  const st = m.def.storage;
+  const names = st.kind === 'per-expert' ? st.names : { gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
+  return m.projections.map((p) =>
+    p === 'down' ? randomPlan(`${prefix}.${names.down}.weight`, [H, I], dtype, seed, 1 / Math.sqrt(I)) : randomPlan(`${prefix}.${names[p]}.weight`, [I, H], dtype, seed, 1 / Math.sqrt(H)),
+  );
+}
+
+function layerPlans(m: SyntheticModel, stack: Stack, layer: number): TensorPlan[] {
   const { def, spec } = m;
-  const pre = `${def.layerPrefix}${layer}.`;
+  const pre = `${stack.layerPrefix}${layer}.`;
   const aux = AUX_DTYPE(spec.dtype);
   const seed = spec.seed ?? 1234;
   const H = spec.hidden;
   const plans: TensorPlan[] = [];
-  const moe = m.moeLayers.includes(layer);
+  const moe = m.units.some((u) => u.group === stack.group && u.layer === layer);
   if (!spec.expertsOnly) {
     plans.push(onesPlan(`${pre}input_layernorm.weight`, H, aux));
     for (const p of ['q', 'k', 'v', 'o']) plans.push(randomPlan(`${pre}self_attn.${p}_proj.weight`, [H, H], aux, seed, 1 / Math.sqrt(H)));
   }
-  if (!moe) return [...plans, ...ffnPlans(`${pre}${def.denseMlp ?? 'mlp'}`, H, spec.intermediate, aux, seed)];
-  plans.push(randomPlan(`${pre}${def.router}`, [spec.numExperts, H], aux, seed, 1 / Math.sqrt(H)));
+  if (!moe) return [...plans, ...ffnPlans(m, `${pre}${stack.denseMlp}`, H, spec.intermediate, aux, seed)];
+  plans.push(randomPlan(`${pre}${stack.router}`, [spec.numExperts, H], aux, seed, 1 / Math.sqrt(H)));
   if (spec.family === 'gpt_oss') plans.push(randomPlan(`${pre}mlp.router.bias`, [spec.numExperts], aux, seed, 0.1));
-  if (spec.family === 'deepseek_v3') plans.push({ ...randomPlan(`${pre}mlp.gate.e_score_correction_bias`, [spec.numExperts], 'F32', seed, 0.1) });
+  if (spec.family === 'deepseek_v3' || spec.family === 'nemotron_h') plans.push({ ...randomPlan(`${pre}${stack.router.replace(/weight$/, 'e_score_correction_bias')}`, [spec.numExperts], 'F32', seed, 0.1) });
+  // ERNIE-4.5-VL keeps a second router for the vision experts (gate.weight_1, or vision_moe.gate.weight).
+  if (def.visionIntermediate) plans.push(randomPlan(`${pre}${def.visionRouter ?? `${stack.router}_1`}`, [spec.numExperts, H], aux, seed, 1 / Math.sqrt(H)));
   if (def.shared && !spec.expertsOnly) {
-    plans.push(...ffnPlans(`${pre}${def.shared}`, H, spec.intermediate, aux, seed));
+    plans.push(...ffnPlans(m, `${pre}${def.shared}`, H, spec.intermediate, aux, seed));
     if (spec.family === 'qwen2_moe') plans.push(randomPlan(`${pre}mlp.shared_expert_gate.weight`, [1, H], aux, seed, 1 / Math.sqrt(H)));
   }
-  return [...plans, ...expertPlans(m, layer)];
+  return [...plans, ...expertPlans(m, stack, layer)];
 }
 
 function modelPlans(m: SyntheticModel): TensorPlan[] {
   const { spec, def } = m;
   const aux = AUX_DTYPE(spec.dtype);
   const seed = spec.seed ?? 1234;
-  const top = def.layerPrefix.replace(/(layers|blocks)\.$/, '');
+  const top = def.layerPrefix.replace(/(layers|blocks|block)\.$/, '');
   const plans: TensorPlan[] = spec.expertsOnly ? [] : [randomPlan(`${top}embed_tokens.weight`, [64, spec.hidden], aux, seed, 1)];
-  const total = spec.numLayers + (def.extraMoeLayers ?? 0);
-  for (let l = 0; l < total; l++) plans.push(...layerPlans(m, l));
+  for (const stack of m.stacks()) {
+    const total = spec.numLayers + (stack.group === null ? (def.extraMoeLayers ?? 0) : 0);
+    for (let l = 0; l < total; l++) plans.push(...layerPlans(m, stack, l));
+  }
   if (!spec.expertsOnly) plans.push(onesPlan(`${top}norm.weight`, spec.hidden, aux), randomPlan('lm_head.weight', [64, spec.hidden], aux, seed, 1 / Math.sqrt(spec.hidden)));
   return plans;
 }
@@ -355,10 +456,17 @@ function validate(spec: SynthSpec): void {
   const structures = Array.isArray(spec.structure) ? (spec.structure as readonly Structure[]) : [spec.structure as Structure];
   for (const s of structures) {
     if (s.kind === 'native') continue;
+    if (s.kind === 'recipe') {
+      validateRecipe(s.recipe, spec.numExperts, spec.intermediate);
+      continue;
+    }
     if (s.kind === 'partial' && !(s.fraction >= 0 && s.fraction <= 1)) bad(`partial fraction must be in [0, 1], got ${s.fraction}`);
-    for (const p of PROJECTIONS) {
-      const max = Math.min(...new SyntheticModel({ ...spec, structure: s }).shapeOf(p));
-      if (!Number.isInteger(s.ranks[p]) || s.ranks[p] < 1 || s.ranks[p] > max) bad(`${p} rank must be an integer in 1..${max}, got ${s.ranks[p]}`);
+    const m = new SyntheticModel({ ...spec, structure: s });
+    for (const p of m.projections) {
+      for (const group of new Set(m.units.map((u) => u.group))) {
+        const max = Math.min(...m.shapeOf(p, group));
+        if (!Number.isInteger(s.ranks[p]) || s.ranks[p] < 1 || s.ranks[p] > max) bad(`${p} rank must be an integer in 1..${max}${group === null ? '' : ` (${group} experts)`}, got ${s.ranks[p]}`);
+      }
     }
   }
   if (spec.injectNaN && !['F32', 'BF16', 'F16'].includes(spec.dtype)) bad('injectNaN needs a plain float dtype (F32, BF16, F16)');
@@ -368,7 +476,7 @@ function validate(spec: SynthSpec): void {
 const FP8_FAMILIES = new Set<SynthFamily>(['deepseek_v2', 'deepseek_v3', 'kimi_k2', 'glm4_moe']);
 
 /** Writes the checkpoint into `dir` (created; files written via temp names and renamed). */
-export async function generateSyntheticCheckpoint(dir: string, spec: SynthSpec): Promise<GroundTruth> {
+export async function generateSyntheticCheckpoint(dir: string, spec: SynthSpec, opts: GenerateOptions = {}): Promise<GroundTruth> {
   validate(spec);
   const m = new SyntheticModel(spec);
   await mkdir(dir, { recursive: true });
@@ -385,25 +493,40 @@ export async function generateSyntheticCheckpoint(dir: string, spec: SynthSpec):
     await writeAtomic(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: size }, weight_map: weightMap }, null, 2));
   }
   await writeAtomic(join(dir, 'config.json'), JSON.stringify(m.def.config(spec), null, 2));
+  const decoderUnits = m.units.filter((u) => !u.extra);
   const truth: GroundTruth = {
     spec,
-    moeLayers: m.moeLayers.filter((l) => l < spec.numLayers),
-    layers: m.moeLayers.map((layer) => layerTruth(m, layer)),
+    moeLayers: decoderUnits.map((u) => u.layer),
+    moeLayerNames: decoderUnits.map((u) => u.name),
+    layers: m.units.map((u) => layerTruth(m, u)),
     files: names,
     totalBytes,
+    ...(opts.parentDir ? { parentDir: opts.parentDir } : {}),
   };
+  if (opts.parentDir) await writeDenseParent(opts.parentDir, m);
   await writeAtomic(join(dir, 'synth-ground-truth.json'), JSON.stringify(truth, null, 2));
   return truth;
 }
 
-function layerTruth(m: SyntheticModel, layer: number): GroundTruth['layers'][number] {
-  const structure = m.structureOf(layer);
+function layerTruth(m: SyntheticModel, unit: SynthUnit): GroundTruth['layers'][number] {
+  const { layer, group } = unit;
+  const structure = m.structureOf(layer, group);
+  const rl = m.recipeLayer(layer, group);
+  if (rl) {
+    const recipe = rl.truth();
+    const kinds: ExpertKind[] = recipe.inheritedShare.map((x) => (x > 0 ? 'derived' : 'native'));
+    const ids = { layer, group, name: unit.name, projections: [...m.projections] };
+    return { ...ids, structure, upcycledExperts: kinds.filter((k) => k === 'derived').length, singularValues: {}, expertKinds: kinds, expectedRank: {}, energyMargin95: {}, deltaFromMeanIsConstructed: false, recipe };
+  }
   const kinds = expertKinds(structure, m.spec.numExperts);
-  const sv = (p: Projection): number[] => m.factory(layer, p).singularValues;
+  const sv = (p: Projection): number[] => m.factory(layer, p, group).singularValues;
   const upcycled = structure.kind !== 'native';
-  const perProj = <T>(f: (p: Projection) => T): Partial<Record<Projection, T>> => (upcycled ? Object.fromEntries(PROJECTIONS.map((p) => [p, f(p)])) : {});
+  const perProj = <T>(f: (p: Projection) => T): Partial<Record<Projection, T>> => (upcycled ? Object.fromEntries(m.projections.map((p) => [p, f(p)])) : {});
   return {
     layer,
+    group,
+    name: unit.name,
+    projections: [...m.projections],
     structure,
     upcycledExperts: upcycledCount(structure, m.spec.numExperts),
     singularValues: perProj(sv),
@@ -412,15 +535,4 @@ function layerTruth(m: SyntheticModel, layer: number): GroundTruth['layers'][num
     energyMargin95: perProj((p) => energyMargin95(sv(p))),
     deltaFromMeanIsConstructed: kinds.every((k) => k !== 'native'), // base-only experts add no delta: the pairs still sum to zero
   };
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.partial-${process.pid}`;
-  try {
-    await writeFile(tmp, text + '\n');
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }

@@ -9,9 +9,10 @@ import type { TensorEntry } from '../../model/checkpoint';
 import { assertFinite, assertPlainFloat, decodeSlice, readSliceBytes, tensorOf, transpose, where } from '../tensor-read';
 import { decodeRows } from '../row-blocks';
 import type { LayerTensors, LayoutPattern, PatternContext, PatternMatch, ProjSource } from './types';
+import { expertBlockKey } from './expert-block';
 
 function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
-  const key = [...layer.rest.keys()].find((k) => /(^|\.)experts\.mlp\.w1$/.test(k));
+  const key = expertBlockKey(layer, ctx, (k) => /(^|\.)experts\.mlp\.w1$/.test(k));
   if (!key) return null;
   const base = layer.prefix + key.slice(0, -'w1'.length);
   const E = ctx.configExperts;

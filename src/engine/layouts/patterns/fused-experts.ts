@@ -14,6 +14,7 @@ import type { TensorEntry } from '../../model/checkpoint';
 import { assertPlainFloat, decodeSlice, tensorOf, transpose, where } from '../tensor-read';
 import { fusedSources, optionalTensor, plainStoredRows } from './fused-sources';
 import { ATTENTION, type LayerTensors, type LayoutPattern, type PatternContext, type PatternMatch } from './types';
+import { expertBlockKey } from './expert-block';
 
 type Orientation = 'input-major' | 'output-major';
 
@@ -30,7 +31,7 @@ function orientationOf(gu: TensorEntry, dn: TensorEntry, hidden: number | null):
 }
 
 function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
-  const key = [...layer.rest.keys()].find((k) => /(^|\.)experts\.gate_up_proj$/.test(k) && !ATTENTION.test(k));
+  const key = expertBlockKey(layer, ctx, (k) => /(^|\.)experts\.gate_up_proj$/.test(k) && !ATTENTION.test(k));
   if (!key) return null;
   const base = layer.prefix + key.slice(0, -'gate_up_proj'.length);
   const gu = tensorOf(ctx.ckpt, base + 'gate_up_proj');

@@ -13,6 +13,7 @@ import { readSliceBytes, tensorOf, where } from '../tensor-read';
 import { readRowBytes } from '../row-blocks';
 import { fusedSources, optionalTensor } from './fused-sources';
 import type { LayerTensors, LayoutPattern, PatternContext, PatternMatch } from './types';
+import { expertBlockKey } from './expert-block';
 
 function checkBlocks(t: TensorEntry): void {
   if (t.dtype !== 'U8' || t.shape.length !== 4 || t.shape[3] !== 16) {
@@ -28,7 +29,7 @@ function checkScales(s: TensorEntry, blocks: TensorEntry): void {
 }
 
 function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
-  const key = [...layer.rest.keys()].find((k) => k.endsWith('experts.gate_up_proj_blocks'));
+  const key = expertBlockKey(layer, ctx, (k) => k.endsWith('experts.gate_up_proj_blocks'));
   if (!key) return null;
   const base = layer.prefix + key.slice(0, -'gate_up_proj_blocks'.length);
   const need = (s: string): TensorEntry => tensorOf(ctx.ckpt, base + s);

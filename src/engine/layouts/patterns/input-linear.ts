@@ -10,9 +10,10 @@ import { MoeInspectorError } from '../../errors';
 import { assertPlainFloat, decodeSlice, tensorOf, where } from '../tensor-read';
 import { fusedSources, plainStoredRows } from './fused-sources';
 import { ATTENTION, type LayerTensors, type LayoutPattern, type PatternContext, type PatternMatch } from './types';
+import { expertBlockKey } from './expert-block';
 
 function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
-  const key = [...layer.rest.keys()].find((k) => /(^|\.)input_linear\.weight$/.test(k) && !ATTENTION.test(k));
+  const key = expertBlockKey(layer, ctx, (k) => /(^|\.)input_linear\.weight$/.test(k) && !ATTENTION.test(k));
   if (!key) return null;
   const base = layer.prefix + key.slice(0, -'input_linear.weight'.length);
   const gu = tensorOf(ctx.ckpt, base + 'input_linear.weight');

@@ -1,7 +1,7 @@
 /** What a layout pattern is: a recogniser of one way of storing routed experts, and its readers. */
 import type { Checkpoint } from '../../model/checkpoint';
-import type { Projection, ProjectionLayout, RowBlockSource } from '../types';
-import type { FamilyRule } from '../families';
+import type { ProjectionLayout, RowBlockSource } from '../types';
+import type { ExpertGroup, FamilyRule } from '../families';
 
 /** Reads expert j of one projection of one layer: [out, in] float32, exact, bias apart. */
 export interface ProjSource {
@@ -20,10 +20,22 @@ export interface LayerTensors {
   readonly rest: ReadonlyMap<string, string>;
 }
 
-export interface PatternMatch {
-  readonly pattern: string;
+/** The readers of one layer's experts: `gate` absent where the experts have none (LayerProjections). */
+export interface ProjSources {
+  readonly gate?: ProjSource;
+  readonly up: ProjSource;
+  readonly down: ProjSource;
+}
+
+export interface GroupMatch {
   readonly numExperts: number;
-  readonly projections: Readonly<Record<Projection, ProjSource>>;
+  readonly projections: ProjSources;
+}
+
+export interface PatternMatch extends GroupMatch {
+  readonly pattern: string;
+  /** Experts of the same layer that form another group (ernie4_5_vl_moe's vision experts). */
+  readonly extraGroups?: readonly (GroupMatch & { readonly group: string })[];
 }
 
 export interface PatternContext {
@@ -36,6 +48,8 @@ export interface PatternContext {
   readonly configExperts: number | null;
   /** quantization_config.weight_block_size (DeepSeek-V3 FP8), default [128, 128]. */
   readonly fp8Block: readonly [number, number];
+  /** Per-expert tensors numbered across groups (FamilyRule.expertGroups), or null. */
+  readonly expertGroups: readonly ExpertGroup[] | null;
 }
 
 export interface LayoutPattern {

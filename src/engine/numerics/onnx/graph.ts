@@ -20,7 +20,7 @@ export type Dim = number | string;
 
 export interface ValueSpec {
   readonly name: string;
-  readonly type: ElemType;
+  readonly type: ElemType | 'int64'; // int64: dynamic slice bounds
   readonly dims: readonly Dim[];
 }
 

@@ -1,0 +1,63 @@
+/**
+ * The WebAssembly SIMD kernels (wasm/kernels.as.ts, built into wasm/kernels-binary.ts), instantiated
+ * once per thread. Each call copies its operands into the module's memory, runs, and copies the
+ * results out: the copies are O(n b), the kernels O(n^2 b).
+ */
+import { KERNELS_WASM_BASE64 } from './wasm/kernels-binary';
+
+interface Exports {
+  readonly memory: WebAssembly.Memory;
+  heapBase(): number;
+  chase(a: number, n: number, b: number, v: number, w: number): void;
+  panelQR(pc: number, rows: number, b: number, tau: number, t: number, v: number): void;
+}
+
+let kernels: Exports | null = null;
+
+function instance(): Exports {
+  if (kernels === null) {
+    const module = new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+    kernels = new WebAssembly.Instance(module, { env: { abort: () => { throw new Error('wasm kernel aborted'); } } }).exports as unknown as Exports;
+  }
+  return kernels;
+}
+
+/** Grows the module's memory to hold `bytes` past its heap base; returns the base (16-aligned). */
+function reserve(k: Exports, bytes: number): number {
+  const base = k.heapBase();
+  const need = base + bytes - k.memory.buffer.byteLength;
+  if (need > 0) k.memory.grow(Math.ceil(need / 65536));
+  return base;
+}
+
+/** Band -> tridiagonal bulge chasing in wasm SIMD: same storage and result as bandToTridiagonal (band-tridiagonal.ts). The band is left unchanged. */
+export function wasmBandToTridiagonal(n: number, b: number, band: Float64Array): { d: Float64Array; e: Float64Array } {
+  const k = instance();
+  const stride = Math.max(1, 2 * b);
+  const scratch = 8 * (b + 2);
+  const base = reserve(k, 8 * band.length + 2 * scratch);
+  const v = base + 8 * band.length;
+  new Float64Array(k.memory.buffer, base, band.length).set(band);
+  k.chase(base, n, b, v, v + scratch);
+  const a = new Float64Array(k.memory.buffer, base, band.length);
+  const d = new Float64Array(n);
+  const e = new Float64Array(Math.max(0, n - 1));
+  for (let i = 0; i < n; i++) d[i] = a[i * stride + i]!;
+  for (let i = 0; i + 1 < n; i++) e[i] = a[i * stride + i + 1]!;
+  return { d, e };
+}
+
+/** Panel QR in wasm SIMD (band-reduction.ts' PanelKernel, the same algorithm as jsPanelQR): pc is factorised in place. */
+export function wasmPanelQR(pc: Float64Array, rows: number, b: number): { tau: Float64Array; t: Float64Array } {
+  const k = Math.min(rows, b);
+  const kern = instance();
+  const base = reserve(kern, 8 * (pc.length + k + k * k + rows) + 64);
+  const tauAt = base + 8 * pc.length;
+  const tAt = tauAt + 8 * k;
+  const vAt = tAt + 8 * k * k;
+  new Float64Array(kern.memory.buffer, base, pc.length).set(pc);
+  kern.panelQR(base, rows, b, tauAt, tAt, vAt);
+  const mem = kern.memory.buffer;
+  pc.set(new Float64Array(mem, base, pc.length));
+  return { tau: new Float64Array(mem.slice(tauAt, tAt)), t: new Float64Array(mem.slice(tAt, vAt)) };
+}

@@ -1,0 +1,42 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { BandMatrix, bandToTridiagonal } from '../../src/engine/numerics/band-tridiagonal';
+import { jsPanelQR, panelQR } from '../../src/engine/numerics/band-reduction';
+import { wasmBandToTridiagonal, wasmPanelQR } from '../../src/engine/numerics/wasm-kernels';
+import { KERNELS_WASM_BASE64 } from '../../src/engine/numerics/wasm/kernels-binary';
+import { gaussian, maxAbsDiff } from './reference';
+
+describe('WebAssembly SIMD kernels', function () {
+  it('the committed binary is exactly what the npm-installed AssemblyScript compiler builds from kernels.as.ts (byte for byte)', async function () {
+    this.timeout(120_000);
+    const { compileKernels, binaryModuleText, BINARY_MODULE } = await import('../../src/engine/numerics/wasm/build-wasm.mjs');
+    const built: Buffer = await compileKernels();
+    assert.ok(built.equals(Buffer.from(KERNELS_WASM_BASE64, 'base64')), 'kernels-binary.ts is stale: run npm run build:wasm');
+    assert.equal(readFileSync(BINARY_MODULE, 'utf8'), binaryModuleText(built));
+  });
+
+  it('bulge chasing in wasm gives the JS reference tridiagonal (1e-12 of the largest entry) and leaves its input unchanged', () => {
+    const g = gaussian(31);
+    for (const [n, b] of [[2, 1], [3, 2], [5, 8], [37, 5], [64, 1], [120, 16], [161, 32], [400, 24]] as const) {
+      const band = new BandMatrix(n, b);
+      for (let j = 0; j < n; j++) for (let i = j; i < Math.min(n, j + b + 1); i++) band.set(i, j, g());
+      const input = Float64Array.from(band.a);
+      const w = wasmBandToTridiagonal(n, b, input);
+      assert.deepEqual(input, band.a);
+      const js = bandToTridiagonal(band);
+      const scale = Math.max(...js.d.map(Math.abs), ...js.e.map(Math.abs));
+      assert.ok(maxAbsDiff(w.d, js.d) <= 1e-12 * scale && maxAbsDiff(w.e, js.e) <= 1e-12 * scale, `n=${n} b=${b}: d ${maxAbsDiff(w.d, js.d)}, e ${maxAbsDiff(w.e, js.e)}`);
+    }
+  });
+
+  it('panel QR in wasm gives the JS reference V, T and R (1e-13), zero columns (tau = 0) included', () => {
+    const g = gaussian(32);
+    for (const [rows, b] of [[1, 1], [7, 3], [3, 7], [50, 12], [301, 24]] as const) {
+      const panel = Float64Array.from({ length: rows * b }, (_, i) => (i % b === 1 ? 0 : g()));
+      const w = panelQR(panel, rows, b, wasmPanelQR);
+      const js = panelQR(panel, rows, b, jsPanelQR);
+      for (const key of ['v', 't', 'r'] as const) assert.ok(maxAbsDiff(w[key], js[key]) <= 1e-13 * Math.sqrt(rows), `${rows}x${b} ${key}: ${maxAbsDiff(w[key], js[key])}`);
+      assert.equal(w.identity, js.identity);
+    }
+  });
+});
