@@ -27,7 +27,7 @@ export function progressPrinter(stream: ProgressStream = process.stderr): { upda
         stream.write(`\r${line.padEnd(width)}`);
         width = line.length;
       } else if (p.stage === 'layer-done') {
-        stream.write(`${p.message}${p.run ? ` · ${formatRun(p.run)}` : ''}\n`);
+        stream.write(`${p.message}${p.run ? ` · ${formatRun(p.run, false)}` : ''}\n`);
       } else if (p.stage !== lastStage && !CHATTY.has(p.stage)) {
         stream.write(`${p.message}\n`);
       }

@@ -23,7 +23,8 @@ export function formatDuration(seconds: number): string {
 }
 
 /** "layer 3 · 2/58 layers done · up: spectra, experts 120/256 · 4.21 GB read · ETA 1h12m". */
-export function formatRun(r: RunProgress): string {
+/** `named: false` leaves out the model name (a line whose message names it already). */
+export function formatRun(r: RunProgress, named = true): string {
   const parts = [
     ...(r.layer !== null ? [`layer ${r.layer}`] : []),
     `${r.layersDone}/${r.layersTotal} layers done`,
@@ -31,7 +32,7 @@ export function formatRun(r: RunProgress): string {
     `${formatBytes(r.bytesRead)} read`,
     `ETA ${r.etaSeconds === null ? '…' : formatDuration(r.etaSeconds)}`,
   ];
-  return `${r.model !== undefined ? `${r.model}: ` : ''}${parts.join(' · ')}`;
+  return `${named && r.model !== undefined ? `${r.model}: ` : ''}${parts.join(' · ')}`;
 }
 
 /** The run's line where the message carries one, else the plain message. */
