@@ -71,6 +71,7 @@ export async function runAnalysis(job: AnalysisRequest, spec: string, modelIndex
         signal: ctx.signal,
         onProgress: ctx.onProgress,
         bytesRead: counted.bytesRead,
+        layersDoneBefore: done.length,
         timings,
         // A hub model: each expert's bytes once into the range cache, so pass two transfers nothing more.
         prefetch: transferStatsOf(opened) !== null,

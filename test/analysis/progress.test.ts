@@ -31,6 +31,21 @@ describe('progress of long runs', function () {
     assert.equal(t.position(1, '', 0, 0, 1).etaSeconds, 10); // 2 of 4 layers after 10 s: 10 s left
   });
 
+  it('a resumed run counts the earlier session\'s layers as done, and its ETA from this session\'s own rate', () => {
+    let now = 0;
+    const t = new RunTracker(2, () => 0, () => now, 6); // 6 of 8 layers done before
+    now = 10_000;
+    t.layerDone(); // this session: 1 of its 2 layers in 10 s
+    const p = t.position('decoder.3', 'up: spectra', 0, 4, 0);
+    assert.deepEqual([p.layersDone, p.layersTotal, p.layer, p.etaSeconds], [7, 8, 'decoder.3', 10]);
+  });
+
+  it('compare: the line names its model; a line whose message names it already can leave it out', () => {
+    const r = { model: 'org/a', layersDone: 0, layersTotal: 1, layer: 'encoder.1', step: '', expertsDone: 0, expertsTotal: 0, bytesRead: 0, etaSeconds: null };
+    assert.equal(formatRun(r), 'org/a: layer encoder.1 · 0/1 layers done · 0 B read · ETA …');
+    assert.equal(formatRun(r, false), 'layer encoder.1 · 0/1 layers done · 0 B read · ETA …');
+  });
+
   it('one line: layer, layers done, step with experts, bytes read, ETA', () => {
     const line = formatRun({ layersDone: 2, layersTotal: 58, layer: 3, step: 'up: spectra', expertsDone: 120, expertsTotal: 256, bytesRead: 4.21e9, etaSeconds: 4320 });
     assert.equal(line, 'layer 3 · 2/58 layers done · up: spectra, experts 120/256 · 4.21 GB read · ETA 1h12m');

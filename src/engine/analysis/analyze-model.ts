@@ -29,6 +29,8 @@ export interface AnalyzeOptions {
   readonly onLayer?: (layer: LayerAnalysis) => void | Promise<void>;
   /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
   readonly bytesRead?: () => number;
+  /** Layers of the run an earlier session finished (--resume): progress counts them as done. */
+  readonly layersDoneBefore?: number;
   /** Read each expert's bytes once before pass one (hub models: both passes then read the range cache). */
   readonly prefetch?: boolean;
   /** Float32 bytes pass one may hold for one block of every expert (default 32 MiB). */
@@ -57,7 +59,7 @@ export async function analyzeModel(
   // Experts without a gate (nemotron_h, switch_transformers, nllb_moe) have two projections, not three.
   const total = layers.reduce((a, l) => a + projectionsOf(l.projections).length, 0);
   let step = 0;
-  const tracker = new RunTracker(layers.length, opts.bytesRead);
+  const tracker = new RunTracker(layers.length, opts.bytesRead, undefined, opts.layersDoneBefore ?? 0);
   const weights = new PassWeights();
   const results: LayerAnalysis[] = [];
   for (const layout of layers) {

@@ -15,10 +15,16 @@ export class RunTracker {
   private readonly started: number;
   private layersDone = 0;
 
+  /**
+   * @param layersTotal the layers this session runs
+   * @param alreadyDone layers an earlier session of a resumed run finished: counted as done, but not
+   *   in the rate (this session's elapsed time covers only its own layers)
+   */
   constructor(
     private readonly layersTotal: number,
     private readonly bytesRead: () => number = () => 0,
     private readonly now: () => number = () => performance.now(),
+    private readonly alreadyDone = 0,
   ) {
     this.started = now();
   }
@@ -29,7 +35,7 @@ export class RunTracker {
     const elapsed = (this.now() - this.started) / 1000;
     // Under a second or under 0.1% done, a rate says nothing yet.
     const etaSeconds = f >= 0.001 && elapsed >= 1 ? (elapsed * (1 - f)) / f : f >= 1 ? 0 : null;
-    return { layersDone: this.layersDone, layersTotal: this.layersTotal, layer, step, expertsDone, expertsTotal, bytesRead: this.bytesRead(), etaSeconds };
+    return { layersDone: this.alreadyDone + this.layersDone, layersTotal: this.alreadyDone + this.layersTotal, layer, step, expertsDone, expertsTotal, bytesRead: this.bytesRead(), etaSeconds };
   }
 
   layerDone(): void {

@@ -46,13 +46,14 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
   const previous = new Map((opts.previous ?? []).map((l) => [layerKey(layerIdOf(l)), l]));
   const layers: EstimateLayer[] = [];
   let fastRanks: ProjectionRanks | null = null;
-  const tracker = new RunTracker(model.layers.length, opts.bytesRead);
+  // Layers resumed from an earlier session count as done, but not in this session's rate.
+  const resumed = model.layers.filter((l) => previous.has(layerKey(layerIdOf(l)))).length;
+  const tracker = new RunTracker(model.layers.length - resumed, opts.bytesRead, undefined, resumed);
   for (const [i, layout] of model.layers.entries()) {
     const kept = previous.get(layerKey(layerIdOf(layout)));
     if (kept) {
       layers.push(kept);
       fastRanks ??= kept.ranks ?? null;
-      tracker.layerDone();
       continue;
     }
     const measured = opts.rule.kind === 'energy' && !(opts.fast && i > 0);
