@@ -218,8 +218,9 @@ export class Controller implements vscode.Disposable {
       // The worker's run position (layer, experts, bytes, ETA), where it sends one: the notification shows the CLI's line.
       let runLine: string | null = null;
       const view = (p: Progress | null): ProgressView => {
+        // A step without a run position (provenance, fetching) shows its own message instead.
+        if (p) runLine = p.run ? formatRun(p.run) : null;
         if (p?.run) {
-          runLine = formatRun(p.run);
           layersTotal = p.run.layersTotal * (job.kind === 'compare' ? 2 : 1);
           return { text: p.message, layersDone, layersTotal, etaSeconds: p.run.etaSeconds };
         }
