@@ -23,6 +23,7 @@ const targets = [
   { ...nodeCommon, entryPoints: ['src/engine/numerics/eigen-thread.ts'], outfile: 'dist/eigen-thread.js' },
   { ...nodeCommon, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...nodeCommon, entryPoints: ['bench/bench.ts'], outfile: 'dist/bench.js' },
+  { ...nodeCommon, entryPoints: ['bench/memory-bench.ts'], outfile: 'dist/memory-bench.js' },
   { ...nodeCommon, entryPoints: ['bench/spectra-bench.ts'], outfile: 'dist/spectra-bench.js' },
   { ...nodeCommon, entryPoints: ['bench/provenance-bench.ts'], outfile: 'dist/provenance-bench.js' },
   { ...nodeCommon, entryPoints: ['bench/provenance-calibration.ts'], outfile: 'dist/provenance-calibration.js' },

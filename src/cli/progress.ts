@@ -1,5 +1,9 @@
 /** A progress line on stderr: rewritten in place on a terminal, one line per finished step otherwise (logs stay short). */
 import type { Progress } from '../shared/messages';
+import { formatProgress, formatRun } from '../shared/progress-format';
+
+/** Stages that repeat per projection or per expert: a log gets their layer's summary line instead. */
+const CHATTY = new Set(['spectra', 'reading', 'base', 'prefetch']);
 
 /** The parts of a stderr stream the printer uses (a fake one in tests). */
 export type ProgressStream = Pick<NodeJS.WriteStream, 'write' | 'isTTY' | 'columns'>;
@@ -18,11 +22,13 @@ export function progressPrinter(stream: ProgressStream = process.stderr): { upda
     update(p) {
       if (finished) return;
       if (tty) {
-        const pctDone = p.total > 0 ? ` ${Math.floor((100 * p.done) / p.total)}%` : '';
-        const line = `[${p.stage}${pctDone}] ${p.message}`.slice(0, (stream.columns ?? 100) - 1);
+        const pctDone = !p.run && p.total > 0 ? ` ${Math.floor((100 * p.done) / p.total)}%` : '';
+        const line = `[${p.stage}${pctDone}] ${formatProgress(p)}`.slice(0, (stream.columns ?? 100) - 1);
         stream.write(`\r${line.padEnd(width)}`);
         width = line.length;
-      } else if (p.stage === 'layer-done' || (p.stage !== lastStage && p.stage !== 'spectra' && p.stage !== 'reading')) {
+      } else if (p.stage === 'layer-done') {
+        stream.write(`${p.message}${p.run ? ` · ${formatRun(p.run, false)}` : ''}\n`);
+      } else if (p.stage !== lastStage && !CHATTY.has(p.stage)) {
         stream.write(`${p.message}\n`);
       }
       lastStage = p.stage;

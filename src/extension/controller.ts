@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { WorkerClient, WorkerJobError } from '../client/worker-client';
 import type { Job, OverlayJob, Progress } from '../shared/messages';
+import { formatRun } from '../shared/progress-format';
 import type { VerdictThresholds } from '../engine/report/schema';
 import { emptyPanelState, layerRefOf, type FromPanel, type LayerRef, type OverlayRequest, type PanelState, type ProgressView } from './panel-protocol';
 import { ReportPanel, type PanelHandlers } from './report-panel';
@@ -214,14 +215,22 @@ export class Controller implements vscode.Disposable {
     const title = `${what} ${sources.map(shortName).join(' vs ')}`;
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
       token.onCancellationRequested(() => abort.abort());
+      // The worker's run position (layer, experts, bytes, ETA), where it sends one: the notification shows the CLI's line.
+      let runLine: string | null = null;
       const view = (p: Progress | null): ProgressView => {
+        // A step without a run position (provenance, fetching) shows its own message instead.
+        if (p) runLine = p.run ? formatRun(p.run) : null;
+        if (p?.run) {
+          layersTotal = p.run.layersTotal * (job.kind === 'compare' ? 2 : 1);
+          return { text: p.message, layersDone, layersTotal, etaSeconds: p.run.etaSeconds };
+        }
         const given = p ? optionalNumber(p, 'layersTotal', 'layers_total') : null;
         if (given !== null) layersTotal = given * (job.kind === 'compare' ? 2 : 1);
         // without the worker's own count: analyze steps are (layer, projection) pairs
         else if (p && (p.stage === 'reading' || p.stage === 'spectra' || p.stage === 'layer-done') && p.total > 0) layersTotal = Math.ceil(p.total / 3) * (job.kind === 'compare' ? 2 : 1);
         return { text: p ? p.message : '', layersDone, layersTotal, etaSeconds: etaOf(p, started) };
       };
-      const describe = (v: ProgressView) => `${v.layersDone}${v.layersTotal ? ` of ${v.layersTotal}` : ''} layer${v.layersDone === 1 ? '' : 's'} done${v.etaSeconds !== null ? ` · about ${formatSeconds(v.etaSeconds)} left` : ''}${v.text ? ` · ${v.text}` : ''}`;
+      const describe = (v: ProgressView) => runLine ?? `${v.layersDone}${v.layersTotal ? ` of ${v.layersTotal}` : ''} layer${v.layersDone === 1 ? '' : 's'} done${v.etaSeconds !== null ? ` · about ${formatSeconds(v.etaSeconds)} left` : ''}${v.text ? ` · ${v.text}` : ''}`;
       try {
         const client = await this.workerClient();
         const result = await client.run(

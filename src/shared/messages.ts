@@ -132,12 +132,33 @@ export type ToWorker =
   | { readonly type: 'cancel'; readonly id: string };
 
 export interface Progress {
-  readonly stage: string; // e.g. "reading", "spectra", "cosine"
+  readonly stage: string; // e.g. "base", "spectra", "layer-done", "fetching"
   readonly done: number;
   readonly total: number;
   readonly message: string;
   readonly bytesFetched?: number;
   readonly bytesNeeded?: number;
+  /** Where a long run (analyze, overlay) stands; shown by formatProgress (progress-format.ts). */
+  readonly run?: RunProgress;
+}
+
+/** A long run's position: layers done, the layer in flight and its experts, bytes read, time left. */
+export interface RunProgress {
+  /** The model's short name where a job runs several (compare); the line then starts with it. */
+  readonly model?: string;
+  readonly layersDone: number;
+  readonly layersTotal: number;
+  /** The decoder layer in flight: its checkpoint index, or its name ("encoder.1") in models with layer groups; null between layers. */
+  readonly layer: number | string | null;
+  /** What the layer in flight is doing, e.g. "up: spectra" or "gate: base and cosines". */
+  readonly step: string;
+  /** Experts finished in the step in flight, of `expertsTotal`. */
+  readonly expertsDone: number;
+  readonly expertsTotal: number;
+  /** Bytes of the checkpoint read so far in this run (a second pass's re-reads counted). */
+  readonly bytesRead: number;
+  /** Seconds left, from the time taken so far per unit of work; null until there is a basis. */
+  readonly etaSeconds: number | null;
 }
 
 export type JobResult =

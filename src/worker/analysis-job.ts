@@ -5,6 +5,8 @@
  */
 import { MoeInspectorError } from '../engine/errors';
 import type { Checkpoint } from '../engine/model/checkpoint';
+import { countingCheckpoint } from '../engine/model/counting-checkpoint';
+import { emptyTimings, type MetricsTimings } from '../engine/numerics/projection-metrics';
 import { checkpointFingerprint } from '../engine/model/fingerprint';
 import { transferStatsOf } from '../engine/model/resolve-model';
 import { resolveMoeModel } from '../engine/layouts';
@@ -13,7 +15,7 @@ import { analysisModelHeader, analyzeModel } from '../engine/analysis/analyze-mo
 import { selectionRecord, selectLayers, shardOf } from '../engine/analysis/layer-selection';
 import { asAnalysisReport, assembleAnalysis, describeStatus, layersToDo, type AnalysisHeader } from '../engine/report/analysis-run';
 import { layerIdOf, layerKey } from '../engine/report/layer-id';
-import { DEFAULT_THRESHOLDS, type AnalysisReport, type LayerAnalysis, type RunState } from '../engine/report/schema';
+import { DEFAULT_THRESHOLDS, type AnalysisReport, type AnalysisStages, type LayerAnalysis, type RunState } from '../engine/report/schema';
 import { PROGRAM } from '../engine/version';
 import type { AnalyzeJob } from '../shared/messages';
 import { layerProvenance } from '../engine/provenance/layer-provenance';
@@ -28,7 +30,11 @@ export type AnalysisRequest = Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'dev
 export async function runAnalysis(job: AnalysisRequest, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
   const started = performance.now();
   const backend = await backendFor(job.device);
-  return withParent(job.parent, job, ctx, (parent) => withCheckpoint(spec, job, ctx, async (ckpt) => {
+  return withParent(job.parent, job, ctx, (parent) => withCheckpoint(spec, job, ctx, async (opened) => {
+    // Every byte the run reads, both passes counted, for progress and runtime.checkpoint_bytes_read.
+    const counted = countingCheckpoint(opened);
+    const ckpt = counted.ckpt;
+    const timings = emptyTimings();
     const model = resolveMoeModel(ckpt);
     const planned = shardOf(selectLayers(model, job.layers), job.shard).map(layerIdOf);
     const header = await headerOf(job, spec, ckpt, model);
@@ -37,14 +43,21 @@ export async function runAnalysis(job: AnalysisRequest, spec: string, modelIndex
     for (const l of done) ctx.onPartial(modelIndex, l);
     if (prior) ctx.onProgress({ stage: 'resume', done: done.length, total: planned.length, message: `resuming ${job.output!.path}: ${describeStatus(prior.status!)}` });
     const transferredBefore = prior?.runtime.bytes_read ?? 0;
+    const readBefore = prior?.runtime.checkpoint_bytes_read ?? 0;
+    // Per layer in the order computed, over all sessions of a resumed run.
+    const layerSeconds: number[] = [...(prior?.runtime.layer_seconds ?? [])];
+    let layerStart = performance.now();
     const report = (state: RunState): AnalysisReport =>
       assembleAnalysis(header, done, planned, state, {
         execution_provider: backend.executionProvider,
         // Over all sessions of a resumed run.
         seconds: (prior?.runtime.seconds ?? 0) + (performance.now() - started) / 1000,
         checkpoint_bytes: ckpt.totalBytes,
+        checkpoint_bytes_read: readBefore + counted.bytesRead(),
+        layer_seconds: [...layerSeconds],
+        stages: stagesOf(timings, prior?.runtime.stages),
         // Hub models only: bytes actually transferred (0 when the range cache served all).
-        ...(transferStatsOf(ckpt) ? { bytes_read: transferredBefore + transferStatsOf(ckpt)!.bytesFetched } : {}),
+        ...(transferStatsOf(opened) ? { bytes_read: transferredBefore + transferStatsOf(opened)!.bytesFetched } : {}),
         execution_providers: providersOf(prior && prior.layers.length > 0 ? prior.runtime : undefined, backend.executionProvider),
       });
     await saveRun(job.output, report('running'));
@@ -57,11 +70,18 @@ export async function runAnalysis(job: AnalysisRequest, spec: string, modelIndex
         fullSpectra: job.fullSpectra === true,
         signal: ctx.signal,
         onProgress: ctx.onProgress,
+        bytesRead: counted.bytesRead,
+        layersDoneBefore: done.length,
+        timings,
+        // A hub model: each expert's bytes once into the range cache, so pass two transfers nothing more.
+        prefetch: transferStatsOf(opened) !== null,
         ...(job.provenance !== false ? { provenance: provenancePass(job, model, backend, parent, ctx) } : {}),
         onLayer: async (l) => {
+          layerSeconds.push((performance.now() - layerStart) / 1000);
           done.push(l);
           ctx.onPartial(modelIndex, l);
           await saveRun(job.output, report('running'));
+          layerStart = performance.now();
         },
       });
       if (ctx.signal.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
@@ -74,6 +94,19 @@ export async function runAnalysis(job: AnalysisRequest, spec: string, modelIndex
     await saveRun(job.output, final);
     return final;
   }));
+}
+
+/** Seconds by stage (schema AnalysisStages), added to a resumed run's earlier sessions. */
+function stagesOf(t: MetricsTimings, before?: AnalysisStages): AnalysisStages {
+  const s = (ms: number, prev = 0) => Math.round(prev * 1000 + ms) / 1000;
+  return {
+    reading: s(t.readMs, before?.reading),
+    base_and_norms: s(t.normsMs, before?.base_and_norms),
+    cosine: s(t.cosineMs, before?.cosine),
+    delta_gram: s(t.gramMs, before?.delta_gram),
+    stage_one: s(t.panelMs + t.updateMs, before?.stage_one),
+    eigen_worker: s(t.chaseMs + t.qlMs, before?.eigen_worker),
+  };
 }
 
 /** The neuron-matching pass of one layer (src/engine/provenance), against the dense parent where given. */

@@ -66,7 +66,7 @@ function naming(ctx: JobContext, spec: string): JobContext {
   const trimmed = spec.replace(/[\\/]+$/, '');
   // A long local path is named by its last component; a hub id (org/name) as written.
   const name = trimmed.length <= 40 ? trimmed : trimmed.slice(trimmed.search(/[^\\/]*$/));
-  return { ...ctx, onProgress: (p) => ctx.onProgress({ ...p, message: `${name}: ${p.message}` }) };
+  return { ...ctx, onProgress: (p) => ctx.onProgress({ ...p, message: `${name}: ${p.message}`, ...(p.run ? { run: { ...p.run, model: name } } : {}) }) };
 }
 
 function tryResolve(ckpt: Checkpoint) {
@@ -91,3 +91,4 @@ export async function withParent<T>(spec: string | undefined, access: ModelAcces
   if (spec === undefined) return fn(undefined, null);
   return withCheckpoint(spec, access, ctx, (ckpt) => fn(denseParentOf(ckpt), ckpt.revision));
 }
+

@@ -1,6 +1,7 @@
 /** The overlay job: opens the model, picks the engine call for the mode, adds the runtime. */
 import { MoeInspectorError } from '../engine/errors';
 import { resolveMoeModel } from '../engine/layouts';
+import { countingCheckpoint } from '../engine/model/counting-checkpoint';
 import { assertOverlaySupported } from '../engine/overlay/gated';
 import { numericsSolver } from '../engine/overlay/numerics-solver';
 import { overlayCompute } from '../engine/overlay/overlay-compute';
@@ -17,8 +18,10 @@ export async function runOverlayJob(job: OverlayJob, ctx: JobContext): Promise<O
   const solver = numericsSolver(backend);
   const rule: RankRule = job.ranks;
   const overlayDtype = job.overlayDtype ?? DEFAULT_OVERLAY_DTYPE;
-  const common = { rule, overlayDtype, signal: ctx.signal, onProgress: ctx.onProgress };
-  const report = await withCheckpoint(job.model, job, ctx, async (ckpt) => {
+  const report = await withCheckpoint(job.model, job, ctx, async (opened) => {
+    const counted = countingCheckpoint(opened);
+    const ckpt = counted.ckpt;
+    const common = { rule, overlayDtype, signal: ctx.signal, onProgress: ctx.onProgress, bytesRead: counted.bytesRead };
     const model = resolveMoeModel(ckpt);
     assertOverlaySupported(model);
     switch (job.mode) {

@@ -1,16 +1,19 @@
 /**
  * Whole-model type detection: for each selected MoE layer and each projection, read ALL experts
  * exactly (biases never folded in), compute the metrics, decide a verdict, and stream the layer out.
+ * Memory does not grow with the expert count: each projection is two passes over the checkpoint
+ * (streamingProjectionMetrics), and a finished layer is handed to onLayer before the next starts.
  */
 import { MoeInspectorError } from '../errors';
-import { projectionsOf, type ExpertMatrix, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
+import { projectionsOf, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
 import type { ComputeBackend } from '../numerics/backend';
-import { projectionMetrics, type MetricsTimings, type ProjectionMetrics } from '../numerics/projection-metrics';
+import { streamingProjectionMetrics, type ExpertStream, type MetricsTimings, type ProjectionMetrics } from '../numerics/projection-metrics';
 import type { AnalysisReport, LayerAnalysis, ProjectionAnalysis, VerdictThresholds } from '../report/schema';
 import type { LayerSelection, Progress } from '../../shared/messages';
 import { decideVerdict, meanCosineOf, modelVerdict } from './verdict';
 import { sampledExperts, selectLayers } from './layer-selection';
 import { downsampleSpectrum } from './spectrum-sampling';
+import { PassWeights, RunTracker, runLayerOf } from './run-tracker';
 import { withProvenance, withRecipe } from './with-provenance';
 import type { LayerProvenance } from '../report/schema';
 
@@ -24,6 +27,14 @@ export interface AnalyzeOptions {
   readonly onProgress?: (p: Progress) => void;
   /** Called as each layer is done; the next layer starts when it settles (a caller may save the layer first). */
   readonly onLayer?: (layer: LayerAnalysis) => void | Promise<void>;
+  /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
+  readonly bytesRead?: () => number;
+  /** Layers of the run an earlier session finished (--resume): progress counts them as done. */
+  readonly layersDoneBefore?: number;
+  /** Read each expert's bytes once before pass one (hub models: both passes then read the range cache). */
+  readonly prefetch?: boolean;
+  /** Float32 bytes pass one may hold for one block of every expert (default 32 MiB). */
+  readonly blockBytes?: number;
   /** Accumulates where the metrics' time goes (the bench). */
   readonly timings?: MetricsTimings;
   /** The provenance pass of a layer (src/engine/provenance), run after its spectra; absent: the rank + cosine rule alone. */
@@ -48,31 +59,48 @@ export async function analyzeModel(
   // Experts without a gate (nemotron_h, switch_transformers, nllb_moe) have two projections, not three.
   const total = layers.reduce((a, l) => a + projectionsOf(l.projections).length, 0);
   let step = 0;
+  const tracker = new RunTracker(layers.length, opts.bytesRead, undefined, opts.layersDoneBefore ?? 0);
+  const weights = new PassWeights();
   const results: LayerAnalysis[] = [];
   for (const layout of layers) {
     const projections: Partial<Record<Projection, ProjectionAnalysis>> = {};
-    for (const proj of projectionsOf(layout.projections)) {
+    const projs = projectionsOf(layout.projections);
+    for (const [pi, proj] of projs.entries()) {
       const label = `layer ${layout.name} ${proj}`;
-      const experts = await readAllExperts(model, layout, proj, opts, (j) =>
-        opts.onProgress?.({ stage: 'reading', done: step, total, message: `${label}: reading expert ${j + 1}/${layout.numExperts}` }),
-      );
-      // reading is done: from here on the time is the metrics' (base, norms, cosine, then spectra)
-      opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: base, norms and cosine of ${experts.length} experts` });
-      const metrics = await projectionMetrics(backend, experts, {
-        // Per layer: layer groups may differ in expert count (ernie4_5_vl_moe text vs vision).
-        analyze: sampledExperts(layout.numExperts, opts.sampleExperts),
+      // Per layer: layer groups may differ in expert count (ernie4_5_vl_moe text vs vision).
+      const analyze = sampledExperts(layout.numExperts, opts.sampleExperts);
+      const count = analyze.length;
+      // Share of this layer done: whole projections, plus pass one's rows and pass two's experts weighted by measured time.
+      const report = (stage: string, what: string, pass1: number, pass2: number, done: number, message: string, of = count) => {
+        const w = weights.pass1Share();
+        const run = tracker.position(runLayerOf(layout), `${proj}: ${what}`, done, of, (pi + w * pass1 + (1 - w) * pass2) / projs.length);
+        opts.onProgress?.({ stage, done: step, total, message, run });
+      };
+      const t0 = performance.now();
+      let t1 = t0;
+      const metrics = await streamingProjectionMetrics(backend, expertStream(model, layout, proj), {
+        analyze,
         label,
-        timings: opts.timings,
         signal: opts.signal,
-        onProgress: (d, t) => opts.onProgress?.({ stage: 'spectra', done: step, total, message: `${label}: spectrum ${d}/${t}` }),
+        prefetch: opts.prefetch === true,
+        ...(opts.blockBytes ? { blockBytes: opts.blockBytes } : {}),
+        ...(opts.timings ? { timings: opts.timings } : {}),
+        onPrefetch: (d, t) => report('prefetch', 'reading experts into the range cache', 0, 0, d, `${label}: fetched expert ${d}/${t}`, t),
+        onBlocks: (d, t) => {
+          report('base', 'base and cosines', d / t, 0, 0, `${label}: base, norms and cosines, rows ${d}/${t} of all ${layout.numExperts} experts`);
+          if (d === t) t1 = performance.now();
+        },
+        onProgress: (d, t) => report('spectra', 'spectra', 1, d / t, d, `${label}: spectrum ${d}/${t}`),
       });
+      weights.record(t1 - t0, performance.now() - t1);
       projections[proj] = toProjectionAnalysis(metrics, opts.fullSpectra === true);
       step++;
     }
     const layer = withProvenance(layerAnalysis(layout, projections, opts.thresholds), await opts.provenance?.(layout));
     results.push(layer);
     await opts.onLayer?.(layer);
-    opts.onProgress?.({ stage: 'layer-done', done: step, total, message: `layer ${layout.name} done` });
+    tracker.layerDone();
+    opts.onProgress?.({ stage: 'layer-done', done: step, total, message: `layer ${layout.name} done`, run: tracker.position(null, '', 0, 0, 0) });
   }
   return {
     schema: 'moe-inspector/analysis@1',
@@ -97,20 +125,16 @@ export function analysisModelHeader(model: MoeModel, src: ModelSource): Analysis
   };
 }
 
-async function readAllExperts(
-  model: MoeModel,
-  layout: MoeLayerLayout,
-  proj: Projection,
-  opts: AnalyzeOptions,
-  onExpert: (j: number) => void,
-): Promise<ExpertMatrix[]> {
-  const experts: ExpertMatrix[] = [];
-  for (let j = 0; j < layout.numExperts; j++) {
-    if (opts.signal?.aborted) throw new MoeInspectorError('cancelled', 'analysis cancelled');
-    onExpert(j);
-    experts.push(await model.readExpert(layout.name, proj, j));
-  }
-  return experts;
+/** One projection of one layer as the two passes read it: row blocks, then whole experts. */
+function expertStream(model: MoeModel, layout: MoeLayerLayout, proj: Projection): ExpertStream {
+  const [rows, cols] = layout.projections[proj]!.shape;
+  return {
+    numExperts: layout.numExperts,
+    rows,
+    cols,
+    blocks: model.rowBlocks(layout.name, proj),
+    readExpert: async (j) => (await model.readExpert(layout.name, proj, j)).data,
+  };
 }
 
 function layerAnalysis(

@@ -5,6 +5,7 @@
  * a config that contradicts the tensors is an error naming both sides, never silently trusted.
  */
 import { MoeInspectorError } from '../errors';
+import { countNonFinite } from '../formats/finite';
 import type { Checkpoint } from '../model/checkpoint';
 import { configExpertField, configExtraLayers, configFp8Block, configHidden, configNumLayers, configNumLayersField, textConfig, type Config, type ConfigField } from './config';
 import { isKnownFamily, ruleFor, type ExpertGroup, type FamilyRule } from './families';
@@ -208,6 +209,26 @@ function moeModel(ckpt: Checkpoint, family: string, rule: FamilyRule, config: Co
     },
     async readExpertBias(layer, proj, expert) {
       return sourceOf(layer, proj, expert).readBias(expert);
+    },
+    rowBlocks(layer, proj) {
+      const blocks = sourceOf(layer, proj, 0).rowBlocks;
+      return {
+        rows: blocks.rows,
+        cols: blocks.cols,
+        transposed: blocks.transposed,
+        async read(expert, first, count) {
+          const src = sourceOf(layer, proj, expert);
+          const data = await blocks.read(expert, first, count);
+          // A NaN/Inf in a block: the whole-expert read reports it with the expert's full count.
+          const bad = countNonFinite(data);
+          if (bad > 0) {
+            await src.read(expert);
+            throw new MoeInspectorError('non-finite', `${bad} NaN/Inf value${bad === 1 ? '' : 's'} in rows ${first}..${first + count - 1} of expert ${expert}`, { file: ckpt.source, tensor: src.layout.tensors[0]! });
+          }
+          return data;
+        },
+        prefetch: (expert) => (sourceOf(layer, proj, expert), blocks.prefetch(expert)),
+      };
     },
   };
 }

@@ -17,6 +17,24 @@ export interface ExpertMatrix {
   readonly data: Float32Array;
 }
 
+/**
+ * Pass-one streaming access to one projection's experts: blocks of rows of the expert matrix as the
+ * checkpoint stores it, so a block of every expert can be read by byte range at once without
+ * holding any expert whole. Means and inner products are elementwise sums, so any fixed cut of the
+ * elements serves them: layouts that store an expert transposed ([in, out]) are cut along their
+ * stored rows, and `transposed` says so.
+ */
+export interface RowBlockSource {
+  /** Rows and columns of the matrix the blocks cut: [out, in], or [in, out] when `transposed`. */
+  readonly rows: number;
+  readonly cols: number;
+  readonly transposed: boolean;
+  /** Rows [first, first + count) of expert j in that orientation, decoded exactly (biases apart). Rejects with 'non-finite' on NaN/Inf. */
+  read(expert: number, first: number, count: number): Promise<Float32Array>;
+  /** Reads (and drops) every stored byte expert j's blocks come from: warms a hub model's range cache with one request per part. */
+  prefetch(expert: number): Promise<void>;
+}
+
 /** How the stored weights are encoded, for reports and byte accounting. */
 export type WeightEncoding =
   | { readonly kind: 'plain'; readonly dtype: Dtype }
@@ -98,6 +116,8 @@ export interface MoeModel {
   readonly activation: ExpertActivation;
   /** Expert j's weight for a projection, exactly decoded, biases NOT folded in. Rejects with 'non-finite' on NaN/Inf. */
   readExpert(layer: LayerRef, projection: Projection, expert: number): Promise<ExpertMatrix>;
+  /** Pass-one row-block access to a projection's experts (see RowBlockSource). */
+  rowBlocks(layer: LayerRef, projection: Projection): RowBlockSource;
   /** Expert j's bias for a projection (length = out), or null when the family has none. */
   readExpertBias(layer: LayerRef, projection: Projection, expert: number): Promise<Float32Array | null>;
 }

@@ -8,9 +8,14 @@
  *   cosine = <W_i, W_j> / (|W_i| |W_j|) over the flattened RAW weights, all experts; mean and
  *     population std over the pairs i < j
  *   norms: Frobenius.
+ * Memory does not grow with E: pass one streams blocks of rows of every expert (RowBlockSource, by
+ * byte range) and accumulates the base in float64, the raw norms and the E x E inner products; pass
+ * two reads each analysed expert again, alone (the next one is read while this one is reduced),
+ * and computes its delta's norm and spectrum. In-memory experts go through the same two passes.
  */
 import { isMoeInspectorError, MoeInspectorError } from '../errors';
-import type { ExpertMatrix } from '../layouts/types';
+import type { ExpertMatrix, RowBlockSource } from '../layouts/types';
+import { transpose } from '../layouts/tensor-read';
 import { ort, type ComputeBackend } from './backend';
 import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
@@ -48,12 +53,13 @@ export interface MetricsTimings {
   updateMs: number; // stage one: trailing updates in ORT
   chaseMs: number; // stage two: bulge chasing (worker thread)
   qlMs: number; // tridiagonal QL (worker thread)
-  cosineMs: number;
-  normsMs: number;
+  cosineMs: number; // pass one: the E x E inner products in ORT
+  normsMs: number; // pass one: base and norm accumulation in JS; pass two: delta norms
+  readMs: number; // waiting for reads and decoding (pass one; pass two's reads overlap the previous expert's reduction, only the wait counts)
 }
 
 export function emptyTimings(): MetricsTimings {
-  return { gramMs: 0, panelMs: 0, updateMs: 0, chaseMs: 0, qlMs: 0, cosineMs: 0, normsMs: 0 };
+  return { gramMs: 0, panelMs: 0, updateMs: 0, chaseMs: 0, qlMs: 0, cosineMs: 0, normsMs: 0, readMs: 0 };
 }
 
 export interface MetricsOptions {
@@ -70,20 +76,35 @@ export interface MetricsOptions {
   readonly label?: string;
 }
 
+/** One projection's experts as the two passes read them. */
+export interface ExpertStream {
+  readonly numExperts: number;
+  /** [out, in] of one expert. */
+  readonly rows: number;
+  readonly cols: number;
+  /** Pass one: blocks of rows of every expert. */
+  readonly blocks: RowBlockSource;
+  /** Pass two: one whole expert, [out, in] row-major. */
+  readExpert(j: number): Promise<Float32Array>;
+}
+
+export interface StreamOptions extends MetricsOptions {
+  /** Float32 bytes pass one may hold for one block of every expert (default 32 MiB); at least one row each. */
+  readonly blockBytes?: number;
+  /** Read every expert's stored bytes once, expert by expert, before pass one (a hub model's range cache then serves both passes). */
+  readonly prefetch?: boolean;
+  /** Pass one's progress: rows of every expert done, of `total`. */
+  readonly onBlocks?: (rowsDone: number, total: number) => void;
+  /** Prefetch progress: experts whose bytes were read, of `total`. */
+  readonly onPrefetch?: (done: number, total: number) => void;
+}
+
+/** Columns of the flattened experts per ORT inner-product call: [E, chunk] float32 stays at 32 MiB. */
+const GRAM_CHUNK_BYTES = 32 << 20;
+const DEFAULT_BLOCK_BYTES = 32 << 20;
+
 /** How many reduced experts may wait for the eigen pool: bounds memory (each is a band, n(2b+1) doubles). */
 const MAX_WAITING = 4;
-
-export function meanExpert(experts: readonly ExpertMatrix[]): Float32Array {
-  const n = experts[0]!.data.length;
-  const acc = new Float64Array(n);
-  for (const e of experts) {
-    const d = e.data;
-    for (let i = 0; i < n; i++) acc[i]! += d[i]!;
-  }
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = acc[i]! / experts.length;
-  return out;
-}
 
 function frobenius(x: Float32Array, minus?: Float32Array): number {
   let s = 0;
@@ -122,28 +143,119 @@ export function singularValueFloor(sigmaMax: number, inner: number, precision: E
   return sigmaMax * Math.sqrt(eps * Math.sqrt(inner));
 }
 
-async function cosineMatrix(backend: ComputeBackend, experts: readonly ExpertMatrix[], norms: number[], signal?: AbortSignal): Promise<ProjectionMetrics['cosine']> {
-  const E = experts.length;
-  const n = experts[0]!.data.length;
-  // Inner products accumulated over column chunks: float32 inside a chunk (ORT), float64 across chunks.
-  const chunk = Math.max(1, Math.min(n, Math.floor((32 << 20) / (4 * E))));
+/** The power-of-two Gram scale for [E, c] chunk rows: that of the largest row norm in the chunk. */
+function chunkScale(view: Float32Array, E: number, c: number): number {
+  let max = 0;
+  for (let j = 0; j < E; j++) {
+    let s = 0;
+    for (let i = j * c; i < (j + 1) * c; i++) s += view[i]! * view[i]!;
+    if (s > max) max = s;
+  }
+  return gramInputScale(Math.sqrt(max));
+}
+
+/** Pass one's results: the mean expert ([out, in]), every expert's Frobenius norm, and <W_i, W_j> for all pairs. */
+export interface RawMoments {
+  readonly base: Float32Array;
+  readonly expertNorms: number[];
+  /** E x E, row-major, float64 sums of float32 ORT products over column chunks. */
+  readonly innerProducts: Float64Array;
+}
+
+/** Reads each expert's stored bytes once (two at a time), so both passes then read from a warm cache. */
+async function prefetchAll(stream: ExpertStream, opts: StreamOptions): Promise<void> {
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < stream.numExperts) {
+      throwIfCancelled(opts.signal);
+      await stream.blocks.prefetch(next++);
+      opts.onPrefetch?.(++done, stream.numExperts);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+}
+
+/**
+ * Pass one over blocks of rows of every expert: base = (1/E) sum_j W_j (float64, summed in expert
+ * order), ||W_j||^2 (float64), and the inner products, fed to ORT in the same [E, chunk] column
+ * chunks of the flattened experts whatever the block size.
+ */
+export async function rawMoments(backend: ComputeBackend, stream: ExpertStream, opts: StreamOptions = {}): Promise<RawMoments> {
+  const E = stream.numExperts;
+  const { rows, cols, transposed } = stream.blocks;
+  const n = rows * cols;
+  const t = opts.timings;
+  if (opts.prefetch) {
+    const t0 = performance.now();
+    await prefetchAll(stream, opts);
+    if (t) t.readMs += performance.now() - t0;
+  }
+  const chunk = Math.max(1, Math.min(n, Math.floor(GRAM_CHUNK_BYTES / (4 * E))));
+  const rowsPerBlock = Math.max(1, Math.min(rows, Math.floor((opts.blockBytes ?? DEFAULT_BLOCK_BYTES) / (4 * E * cols))));
+  const acc = new Float64Array(n);
+  const norm2 = new Float64Array(E);
   const gram = new Float64Array(E * E);
   const x = new Float32Array(E * chunk);
-  // Same scale for every expert (cosines are scale-free): keeps the float32 inner products finite and normal.
-  const scale = gramInputScale(Math.max(...norms));
-  for (let c0 = 0; c0 < n; c0 += chunk) {
-    throwIfCancelled(signal);
-    const c = Math.min(chunk, n - c0);
-    const view = c === chunk ? x : new Float32Array(E * c);
-    for (let j = 0; j < E; j++) {
-      const src = experts[j]!.data.subarray(c0, c0 + c);
-      if (scale === 1) view.set(src, j * c);
-      else for (let i = 0; i < c; i++) view[j * c + i] = src[i]! * scale;
-    }
-    const out = await backend.run(rowGramGraph('float32'), { X: new ort.Tensor('float32', view, [E, c]) });
+  let filled = 0;
+  const addGram = async (view: Float32Array, c: number): Promise<void> => {
+    const t0 = performance.now();
+    // One power-of-two scale for every expert of this chunk (cosines are scale-free; the norms are not
+    // known before pass one ends, so the scale is the chunk's): keeps the float32 products finite and normal.
+    const scale = chunkScale(view, E, c);
+    const out = await backend.run(rowGramGraph('float32'), { X: new ort.Tensor('float32', scaled(view, scale), [E, c]) });
     const g = out['G']!.data as Float32Array;
     for (let i = 0; i < E * E; i++) gram[i]! += g[i]! / (scale * scale);
+    if (t) t.cosineMs += performance.now() - t0;
+  };
+  for (let r0 = 0; r0 < rows; r0 += rowsPerBlock) {
+    throwIfCancelled(opts.signal);
+    const count = Math.min(rowsPerBlock, rows - r0);
+    const len = count * cols;
+    let t0 = performance.now();
+    const blocks = await Promise.all(Array.from({ length: E }, (_, j) => stream.blocks.read(j, r0, count)));
+    if (t) t.readMs += performance.now() - t0;
+    t0 = performance.now();
+    const off = r0 * cols;
+    for (const [j, b] of blocks.entries()) {
+      if (b.length !== len) throw new MoeInspectorError('layout', `expert ${j}: rows ${r0}..${r0 + count - 1} decoded to ${b.length} values, expected ${count}x${cols}`);
+      let s = norm2[j]!;
+      for (let i = 0; i < len; i++) {
+        const v = b[i]!;
+        acc[off + i]! += v;
+        s += v * v;
+      }
+      norm2[j] = s;
+    }
+    if (t) t.normsMs += performance.now() - t0;
+    for (let pos = 0; pos < len; ) {
+      const take = Math.min(chunk - filled, len - pos);
+      for (let j = 0; j < E; j++) x.set(blocks[j]!.subarray(pos, pos + take), j * chunk + filled);
+      filled += take;
+      pos += take;
+      if (filled === chunk) {
+        await addGram(x, chunk);
+        filled = 0;
+      }
+    }
+    opts.onBlocks?.(r0 + count, rows);
   }
+  if (filled > 0) {
+    const last = new Float32Array(E * filled);
+    for (let j = 0; j < E; j++) last.set(x.subarray(j * chunk, j * chunk + filled), j * filled);
+    await addGram(last, filled);
+  }
+  const mean = new Float32Array(n);
+  for (let i = 0; i < n; i++) mean[i] = acc[i]! / E;
+  return {
+    base: transposed ? transpose(mean, rows, cols) : mean,
+    expertNorms: Array.from(norm2, Math.sqrt),
+    innerProducts: gram,
+  };
+}
+
+function cosineOf(gram: Float64Array, norms: readonly number[]): ProjectionMetrics['cosine'] {
+  const E = norms.length;
   const matrix: number[][] = [];
   const pairs: number[] = [];
   for (let i = 0; i < E; i++) {
@@ -169,12 +281,13 @@ function solverFailure(label: string | undefined, expert: number, e: unknown): u
 }
 
 /**
- * Delta spectra (eigenvalues of the Gram, descending) for the chosen experts: Gram and stage one in
- * ORT here, the rest on the pool. Each delta is scaled by a power of two when its norm is outside
- * float32's safe range for a Gram (gramInputScale), and its eigenvalues are scaled back.
+ * Pass two: each chosen expert read again, alone (the next read overlaps this one's reduction), its
+ * delta norm, and its delta spectrum (eigenvalues of the Gram, descending): Gram and stage one in
+ * ORT here, the rest on the eigen pool. Each delta is scaled by a power of two when its norm is
+ * outside float32's safe range for a Gram (gramInputScale), and its eigenvalues are scaled back.
  */
-async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMatrix[], base: Float32Array, indices: readonly number[], deltaNorms: readonly number[], opts: MetricsOptions): Promise<Float64Array[]> {
-  const { rows, cols } = experts[0]!;
+async function deltaSpectra(backend: ComputeBackend, stream: ExpertStream, base: Float32Array, indices: readonly number[], opts: MetricsOptions): Promise<{ eig: Float64Array[]; deltaNorms: number[] }> {
+  const { rows, cols } = stream;
   const k = Math.min(rows, cols);
   const type = opts.precision ?? 'float32';
   const toTensor = (x: Float32Array) => (type === 'float32' ? new ort.Tensor('float32', x, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(x), [rows, cols]));
@@ -182,16 +295,36 @@ async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMat
   const pool = sharedEigenPool();
   const timings = opts.timings;
   const results: Promise<Float64Array>[] = [];
+  const deltaNorms: number[] = [];
   const waiting = new Set<Promise<unknown>>();
   let done = 0;
-  for (const [i, j] of indices.entries()) {
+  const read = (j: number): Promise<Float32Array> => {
+    const p = stream.readExpert(j).then((w) => {
+      if (w.length !== rows * cols) throw new MoeInspectorError('layout', `expert ${j} decoded to ${w.length} values, expected ${rows}x${cols}`);
+      return w;
+    });
+    p.catch(() => undefined); // awaited below; a read abandoned by a cancel must not surface as unhandled
+    return p;
+  };
+  let next = indices.length > 0 ? read(indices[0]!) : null;
+  for (let pos = 0; pos < indices.length; pos++) {
     throwIfCancelled(opts.signal);
+    // Only the wait counts as reading: the read itself overlapped the previous expert's reduction.
+    let t0 = performance.now();
+    const j = indices[pos]!;
+    const w = await next!;
+    if (timings) timings.readMs += performance.now() - t0;
+    next = pos + 1 < indices.length ? read(indices[pos + 1]!) : null;
     while (waiting.size >= MAX_WAITING) await Promise.race(waiting);
-    const t0 = performance.now();
-    const scale = type === 'float32' ? gramInputScale(deltaNorms[i]!) : 1;
+    t0 = performance.now();
+    const deltaNorm = frobenius(w, base);
+    deltaNorms.push(deltaNorm);
+    if (timings) timings.normsMs += performance.now() - t0;
+    t0 = performance.now();
+    const scale = type === 'float32' ? gramInputScale(deltaNorm) : 1;
     let job: EigenJob;
     try {
-      const gram = await deltaGram(backend, toTensor(scaled(experts[j]!.data, scale)), scale === 1 ? baseT : toTensor(scaled(base, scale)), rows, cols);
+      const gram = await deltaGram(backend, toTensor(scaled(w, scale)), scale === 1 ? baseT : toTensor(scaled(base, scale)), rows, cols);
       if (timings) timings.gramMs += performance.now() - t0;
       job = await reduceGram(backend, gram, k, type, { band: opts.band, times: timings, signal: opts.signal });
     } catch (e) {
@@ -215,12 +348,12 @@ async function deltaSpectra(backend: ComputeBackend, experts: readonly ExpertMat
     waiting.add(tracked);
     results.push(p);
   }
-  const spectra = await Promise.all(results);
+  const eig = await Promise.all(results);
   throwIfCancelled(opts.signal);
-  return spectra;
+  return { eig, deltaNorms };
 }
 
-function checkExperts(experts: readonly ExpertMatrix[], indices: readonly number[]): void {
+function checkExperts(experts: readonly ExpertMatrix[]): void {
   if (experts.length < 2) throw new MoeInspectorError('usage', `projection metrics need at least 2 experts, got ${experts.length}`);
   const { rows, cols } = experts[0]!;
   for (const [j, e] of experts.entries()) {
@@ -228,26 +361,41 @@ function checkExperts(experts: readonly ExpertMatrix[], indices: readonly number
       throw new MoeInspectorError('layout', `expert ${j} is ${e.rows}x${e.cols} (${e.data.length} values), expert 0 is ${rows}x${cols}`);
     }
   }
+}
+
+function checkIndices(indices: readonly number[], numExperts: number): void {
   for (const j of indices) {
-    if (!Number.isInteger(j) || j < 0 || j >= experts.length) throw new MoeInspectorError('usage', `expert index ${j} to analyse is outside 0..${experts.length - 1}`);
+    if (!Number.isInteger(j) || j < 0 || j >= numExperts) throw new MoeInspectorError('usage', `expert index ${j} to analyse is outside 0..${numExperts - 1}`);
   }
 }
 
-export async function projectionMetrics(backend: ComputeBackend, experts: readonly ExpertMatrix[], opts: MetricsOptions = {}): Promise<ProjectionMetrics> {
-  const indices = opts.analyze ?? experts.map((_, j) => j);
-  checkExperts(experts, indices);
-  throwIfCancelled(opts.signal);
+/** Experts already in memory as a stream (tests, the spectra bench): the same two passes. */
+export function inMemoryStream(experts: readonly ExpertMatrix[]): ExpertStream {
+  checkExperts(experts);
   const { rows, cols } = experts[0]!;
-  const timings = opts.timings;
-  let t0 = performance.now();
-  const base = meanExpert(experts);
-  const expertNorms = experts.map((e) => frobenius(e.data));
-  const deltaNorms = indices.map((j) => frobenius(experts[j]!.data, base));
-  if (timings) timings.normsMs += performance.now() - t0;
-  t0 = performance.now();
-  const cosine = await cosineMatrix(backend, experts, expertNorms, opts.signal);
-  if (timings) timings.cosineMs += performance.now() - t0;
-  const eig = await deltaSpectra(backend, experts, base, indices, deltaNorms, opts);
+  return {
+    numExperts: experts.length,
+    rows,
+    cols,
+    blocks: { rows, cols, transposed: false, read: async (j, first, count) => experts[j]!.data.subarray(first * cols, (first + count) * cols), prefetch: async () => undefined },
+    readExpert: async (j) => experts[j]!.data,
+  };
+}
+
+export async function projectionMetrics(backend: ComputeBackend, experts: readonly ExpertMatrix[], opts: MetricsOptions = {}): Promise<ProjectionMetrics> {
+  return streamingProjectionMetrics(backend, inMemoryStream(experts), opts);
+}
+
+/** The metrics of one projection in two passes over the checkpoint (see the module comment). */
+export async function streamingProjectionMetrics(backend: ComputeBackend, stream: ExpertStream, opts: StreamOptions = {}): Promise<ProjectionMetrics> {
+  if (stream.numExperts < 2) throw new MoeInspectorError('usage', `projection metrics need at least 2 experts, got ${stream.numExperts}`);
+  const indices = opts.analyze ?? Array.from({ length: stream.numExperts }, (_, j) => j);
+  checkIndices(indices, stream.numExperts);
+  throwIfCancelled(opts.signal);
+  const { rows, cols } = stream;
+  const moments = await rawMoments(backend, stream, opts);
+  const cosine = cosineOf(moments.innerProducts, moments.expertNorms);
+  const { eig, deltaNorms } = await deltaSpectra(backend, stream, moments.base, indices, opts);
   const singularValues = eig.map((ev) => ev.map((x) => Math.sqrt(Math.max(0, x))));
   const effective = Object.fromEntries(ENERGY_THRESHOLDS.map((t) => [t, eig.map((ev) => effectiveRank(ev, Number(t)))])) as Record<EnergyThreshold, number[]>;
   const sigmaMax = Math.max(0, ...singularValues.map((s) => s[0] ?? 0));
@@ -258,7 +406,7 @@ export async function projectionMetrics(backend: ComputeBackend, experts: readon
     singularValues,
     effectiveRank: effective,
     cosine,
-    expertNorms,
+    expertNorms: moments.expertNorms,
     deltaNorms,
     singularValueFloor: singularValueFloor(sigmaMax, Math.max(rows, cols), opts.precision ?? 'float32'),
     executionProvider: backend.executionProvider,

@@ -2,12 +2,16 @@
  * One layer's overlay from the checkpoint: base = mean expert, ranks by the chosen rule over ALL
  * experts, then each delta's top-r factors. Weight errors here come from the spectrum (the tail the
  * truncation drops); verify measures them again by actual reconstruction.
+ * Two passes, as in the analysis: the bases (one expert in memory at a time; the energy rule then
+ * reads every expert again for its spectrum), then each expert read again when its factors are
+ * asked for (LayerOverlay.expert): memory does not grow with the expert count.
  */
 import { PROJECTIONS, type LayerIndex, type MoeModel, type Projection } from '../layouts/types';
 import type { DeltaSolver } from './delta-solver';
 import { deltaOf, meanExpert, squaredNorm } from './expert-stats';
+import type { StepSink } from './report-parts';
 import { checkFixedRank, energyKept, energyRankAllExperts, ranksForTargetRatio, type ProjectionRanks } from './rank-rules';
-import { OVERLAY_DTYPE_BYTES, type ExpertOverlay, type LayerOverlay, type OverlayDtype, type ProjectionOverlay, type RankRule } from './types';
+import { OVERLAY_DTYPE_BYTES, type LayerOverlay, type OverlayDtype, type RankRule } from './types';
 
 export interface ComputeLayerOptions {
   readonly rule: RankRule;
@@ -15,29 +19,28 @@ export interface ComputeLayerOptions {
   /** Stored bytes of each projection's expert weights in this layer (for the target-ratio rule). */
   readonly originalBytes: Readonly<Record<Projection, number>>;
   readonly signal?: AbortSignal;
-  readonly onStep?: (message: string) => void;
+  readonly onStep?: StepSink;
 }
 
 export async function computeLayerOverlay(model: MoeModel, layer: LayerIndex, solver: DeltaSolver, opts: ComputeLayerOptions): Promise<LayerOverlay> {
   const bases = {} as Record<Projection, Awaited<ReturnType<typeof meanExpert>>>;
   for (const p of PROJECTIONS) {
-    opts.onStep?.(`layer ${layer}: mean ${p} expert`);
-    bases[p] = await meanExpert(model, layer, p, opts.signal);
+    bases[p] = await meanExpert(model, layer, p, opts.signal, (j) => opts.onStep?.(`layer ${layer}: mean ${p} expert, reading expert ${j + 1}/${model.numExperts}`, { step: `${p}: base`, expert: j, experts: model.numExperts }));
   }
   const ranks = await chooseRanks(model, layer, solver, bases, opts);
-  const projections = {} as Record<Projection, ProjectionOverlay>;
-  for (const p of PROJECTIONS) {
-    const experts: ExpertOverlay[] = [];
-    for (let j = 0; j < model.numExperts; j++) {
+  return {
+    layer,
+    ranks,
+    numExperts: model.numExperts,
+    bases,
+    async expert(p, j) {
       opts.signal?.throwIfAborted();
-      opts.onStep?.(`layer ${layer}: ${p} expert ${j} rank-${ranks[p]} factors`);
+      opts.onStep?.(`layer ${layer}: ${p} expert ${j} rank-${ranks[p]} factors`, { step: `${p}: factors`, expert: j, experts: model.numExperts });
       const w = await model.readExpert(layer, p, j);
       const delta = deltaOf(w, bases[p]);
-      experts.push({ factors: await solver.factors(delta, ranks[p]), deltaEnergy: squaredNorm(delta.data), weightEnergy: squaredNorm(w.data) });
-    }
-    projections[p] = { base: bases[p], experts };
-  }
-  return { layer, ranks, projections };
+      return { factors: await solver.factors(delta, ranks[p]), deltaEnergy: squaredNorm(delta.data), weightEnergy: squaredNorm(w.data) };
+    },
+  };
 }
 
 async function chooseRanks(
@@ -90,7 +93,7 @@ export async function energyRanks(
     const weights: number[] = [];
     for (let j = 0; j < model.numExperts; j++) {
       opts.signal?.throwIfAborted();
-      opts.onStep?.(`layer ${layer}: ${p} expert ${j} spectrum`);
+      opts.onStep?.(`layer ${layer}: ${p} expert ${j} spectrum`, { step: `${p}: spectra`, expert: j, experts: model.numExperts });
       const w = await model.readExpert(layer, p, j);
       const delta = deltaOf(w, bases[p]);
       totals.push(squaredNorm(delta.data));
@@ -112,4 +115,26 @@ export function spectralRelativeError(leading: ArrayLike<number>, deltaEnergy: n
   let kept = 0;
   for (let i = 0; i < leading.length; i++) kept += leading[i]! ** 2;
   return weightEnergy === 0 ? 0 : Math.sqrt(Math.max(0, deltaEnergy - kept) / weightEnergy);
+}
+
+/**
+ * The overlay with each expert's spectral errors (two numbers) kept as its factors stream past:
+ * what the compute report shows, without keeping any factors.
+ */
+export function recordingErrors(overlay: LayerOverlay): { readonly overlay: LayerOverlay; readonly errors: Readonly<Record<Projection, SpectralErrors>> } {
+  const none = (): { energyKept: number[]; relativeError: number[] } => ({ energyKept: [], relativeError: [] });
+  const errors = { gate: none(), up: none(), down: none() };
+  return {
+    errors,
+    overlay: {
+      ...overlay,
+      async expert(p, j) {
+        const e = await overlay.expert(p, j);
+        const s = e.factors.s ?? [];
+        errors[p].energyKept[j] = energyKept(s, e.deltaEnergy ?? 0, overlay.ranks[p]);
+        errors[p].relativeError[j] = spectralRelativeError(s, e.deltaEnergy ?? 0, e.weightEnergy ?? 0);
+        return e;
+      },
+    },
+  };
 }

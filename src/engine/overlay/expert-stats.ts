@@ -2,12 +2,13 @@
 import type { ExpertMatrix, LayerIndex, MoeModel, Projection } from '../layouts/types';
 
 /** base = (1/E) sum_j W_j, accumulated in float64 (E up to 256: f32 sums would drift), one expert in memory at a time. */
-export async function meanExpert(model: MoeModel, layer: LayerIndex, p: Projection, signal?: AbortSignal): Promise<ExpertMatrix> {
+export async function meanExpert(model: MoeModel, layer: LayerIndex, p: Projection, signal?: AbortSignal, onExpert?: (j: number) => void): Promise<ExpertMatrix> {
   let acc: Float64Array | null = null;
   let rows = 0;
   let cols = 0;
   for (let j = 0; j < model.numExperts; j++) {
     signal?.throwIfAborted();
+    onExpert?.(j);
     const w = await model.readExpert(layer, p, j);
     if (!acc) {
       acc = new Float64Array(w.data.length);

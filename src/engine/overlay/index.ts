@@ -1,6 +1,6 @@
 /** The overlay module's public surface. */
 import type { ComputeBackend } from '../numerics/backend';
-import type { LayerIndex, MoeModel } from '../layouts/types';
+import { PROJECTIONS, type LayerIndex, type MoeModel } from '../layouts/types';
 import { computeLayerOverlay } from './compute-layer';
 import type { DeltaSolver } from './delta-solver';
 import { numericsSolver } from './numerics-solver';
@@ -35,6 +35,9 @@ export async function overlayComputeAndVerify(
 ): Promise<ComputeAndVerifyTiming> {
   const t0 = performance.now();
   const overlay = await computeLayerOverlay(model, layer, solver, { rule: { kind: 'fixed', ...ranks }, overlayDtype: 'F32', originalBytes: { gate: 0, up: 0, down: 0 } });
+  // compute = bases + every expert's factors (solved and dropped, as `overlay compute` does);
+  // verify then solves each expert's factors again as it reaches it (nothing is kept in between).
+  for (const p of PROJECTIONS) for (let j = 0; j < overlay.numExperts; j++) await overlay.expert(p, j);
   const t1 = performance.now();
   const hidden = model.layers.find((l) => l.layer === layer)!.projections.up.shape[1];
   const verification = await verifyLayerOverlay(model, overlay, backend, [{ label: 'seeded', batch: seededInputs(hidden) }]);

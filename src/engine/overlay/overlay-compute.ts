@@ -7,13 +7,13 @@ import { PROJECTIONS, type MoeModel, type Projection } from '../layouts/types';
 import type { OverlayProjectionReport, OverlayReport } from '../report/schema';
 import type { LayerSelection } from '../../shared/messages';
 import { selectLayers } from '../analysis/layer-selection';
-import { computeLayerOverlay, spectralRelativeError } from './compute-layer';
+import { computeLayerOverlay, recordingErrors } from './compute-layer';
 import type { DeltaSolver } from './delta-solver';
 import { expertBiasTensors } from './byte-accounting';
 import { OverlayWriter } from './overlay-store';
-import { energyKept } from './rank-rules';
-import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
-import type { LayerOverlay, OverlayDtype, RankRule } from './types';
+import { encodingName, layerBytes, modelHeader, overlaySteps, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { RunTracker } from '../analysis/run-tracker';
+import type { OverlayDtype, RankRule } from './types';
 import { gatedProjections } from './gated';
 
 export interface ComputeOptions {
@@ -23,10 +23,13 @@ export interface ComputeOptions {
   readonly saveDir?: string;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressSink;
+  /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
+  readonly bytesRead?: () => number;
 }
 
 export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: DeltaSolver, opts: ComputeOptions): Promise<OverlayReport> {
   const layouts = selectLayers(model, opts.layers);
+  const tracker = new RunTracker(layouts.length, opts.bytesRead);
   const writer = opts.saveDir ? await OverlayWriter.begin(opts.saveDir, { ckpt, family: model.family, numExperts: model.numExperts }, opts.overlayDtype, opts.rule) : null;
   try {
     const layers: OverlayReport['layers'][number][] = [];
@@ -37,9 +40,12 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
         overlayDtype: opts.overlayDtype,
         originalBytes: bytes0.original,
         ...(opts.signal ? { signal: opts.signal } : {}),
-        onStep: progressStep(opts.onProgress, 'overlay', i, layouts.length),
+        onStep: progressStep(opts.onProgress, 'overlay', i, layouts.length, { tracker, layer: layout.layer, steps: overlaySteps(opts.rule, PROJECTIONS.length) }),
       });
-      if (writer) await writer.writeLayer(overlay, [...expertBiasTensors(layout), ...layout.routerTensors]);
+      // Each expert's factors are solved once, written (or only measured) and dropped.
+      const recorded = recordingErrors(overlay);
+      if (writer) await writer.writeLayer(recorded.overlay, [...expertBiasTensors(layout), ...layout.routerTensors]);
+      else for (const p of PROJECTIONS) for (let j = 0; j < overlay.numExperts; j++) await recorded.overlay.expert(p, j);
       const bytes = layerBytes(ckpt, layout, overlay.ranks, opts.overlayDtype);
       const projections = {} as Record<Projection, OverlayProjectionReport>;
       for (const p of PROJECTIONS) {
@@ -47,13 +53,15 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
           rank: overlay.ranks[p],
           original_bytes: bytes.original[p],
           overlay_bytes: bytes.overlay[p],
-          ...spectralErrors(overlay, p),
+          relative_error: recorded.errors[p].relativeError,
+          energy_kept: recorded.errors[p].energyKept,
           output_error: null,
           shape: gatedProjections(layout)[p].shape as [number, number],
           encoding: encodingName(gatedProjections(layout)[p].encoding),
           error_source: 'spectrum',
         };
       }
+      tracker.layerDone();
       layers.push({ layer: layout.layer, projections, ranks: overlay.ranks, original_bytes: bytes.originalTotal, overlay_bytes: bytes.overlayTotal, ratio: ratioOf(bytes.originalTotal, bytes.overlayTotal) });
     }
     const saved = writer ? await writer.commit() : null;
@@ -75,14 +83,6 @@ export async function overlayCompute(ckpt: Checkpoint, model: MoeModel, solver: 
     await writer?.abort();
     throw e;
   }
-}
-
-function spectralErrors(overlay: LayerOverlay, p: Projection): Pick<OverlayProjectionReport, 'relative_error' | 'energy_kept'> {
-  const experts = overlay.projections[p].experts;
-  return {
-    relative_error: experts.map((e) => spectralRelativeError(e.factors.s ?? [], e.deltaEnergy ?? 0, e.weightEnergy ?? 0)),
-    energy_kept: experts.map((e) => energyKept(e.factors.s ?? [], e.deltaEnergy ?? 0, overlay.ranks[p])),
-  };
 }
 
 export function notCompressibleNote(original: number, overlay: number): string {

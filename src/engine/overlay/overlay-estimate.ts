@@ -14,7 +14,8 @@ import type { DeltaSolver } from './delta-solver';
 import { meanExpert } from './expert-stats';
 import { checkFixedRank, ranksForTargetRatio, type ProjectionRanks } from './rank-rules';
 import { notCompressibleNote } from './overlay-compute';
-import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { encodingName, layerBytes, modelHeader, overlaySteps, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { RunTracker } from '../analysis/run-tracker';
 import { OVERLAY_DTYPE_BYTES, type OverlayDtype, type RankRule } from './types';
 import { layerIdOf, layerKey } from '../report/layer-id';
 import { gatedProjections } from './gated';
@@ -25,6 +26,8 @@ export interface EstimateOptions {
   readonly fast?: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressSink;
+  /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
+  readonly bytesRead?: () => number;
   /** Layers an earlier run of the same estimate finished (--resume): kept as they are, not measured again. */
   readonly previous?: readonly EstimateLayer[];
   /** The report so far, after each measured layer; the next layer starts when it settles (a caller may save it first). */
@@ -43,6 +46,9 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
   const previous = new Map((opts.previous ?? []).map((l) => [layerKey(layerIdOf(l)), l]));
   const layers: EstimateLayer[] = [];
   let fastRanks: ProjectionRanks | null = null;
+  // Layers resumed from an earlier session count as done, but not in this session's rate.
+  const resumed = model.layers.filter((l) => previous.has(layerKey(layerIdOf(l)))).length;
+  const tracker = new RunTracker(model.layers.length - resumed, opts.bytesRead, undefined, resumed);
   for (const [i, layout] of model.layers.entries()) {
     const kept = previous.get(layerKey(layerIdOf(layout)));
     if (kept) {
@@ -50,7 +56,8 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
       fastRanks ??= kept.ranks ?? null;
       continue;
     }
-    const step = progressStep(opts.onProgress, 'estimate', i, model.layers.length);
+    const measured = opts.rule.kind === 'energy' && !(opts.fast && i > 0);
+    const step = progressStep(opts.onProgress, 'estimate', i, model.layers.length, { tracker, layer: layout.layer, steps: measured ? overlaySteps(opts.rule, 0) : 0 });
     const original = layerBytes(ckpt, layout, { gate: 0, up: 0, down: 0 }, opts.overlayDtype).original;
     let ranks: ProjectionRanks;
     let errors: Readonly<Record<Projection, SpectralErrors>> | null = null;
@@ -64,7 +71,7 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
       ranks = fastRanks;
     } else {
       const bases = {} as Record<Projection, Awaited<ReturnType<typeof meanExpert>>>;
-      for (const p of PROJECTIONS) bases[p] = await meanExpert(model, layout.layer, p, opts.signal);
+      for (const p of PROJECTIONS) bases[p] = await meanExpert(model, layout.layer, p, opts.signal, (j) => step(`layer ${layout.layer}: mean ${p} expert, reading expert ${j + 1}/${model.numExperts}`, { step: `${p}: base`, expert: j, experts: model.numExperts }));
       const er = await energyRanks(model, layout.layer, solver, bases, rule.energy, { ...(opts.signal ? { signal: opts.signal } : {}), onStep: step });
       ranks = fastRanks = er.ranks;
       errors = er.errors;
@@ -84,6 +91,7 @@ export async function overlayEstimate(ckpt: Checkpoint, model: MoeModel, solver:
         error_source: 'spectrum',
       };
     }
+    tracker.layerDone();
     layers.push({ layer: layout.layer, projections, ranks, original_bytes: b.originalTotal, overlay_bytes: b.overlayTotal, ratio: ratioOf(b.originalTotal, b.overlayTotal) });
     await opts.onLayer?.(estimateReport(ckpt, model, bytes, layers, opts));
   }

@@ -101,19 +101,42 @@ export class OverlayWriter {
     return w;
   }
 
+  /**
+   * Writes one layer file, streaming: the header needs only shapes, and each expert's factors are
+   * asked of the overlay while its U tensor is written (its V follows), one expert at a time.
+   */
   async writeLayer(overlay: LayerOverlay, copied: readonly string[]): Promise<void> {
     const L = overlay.layer;
     const plans: TensorPlan[] = [];
     const shapes = {} as Record<Projection, readonly [number, number]>;
     for (const p of PROJECTIONS) {
-      const { base, experts } = overlay.projections[p];
+      const base = overlay.bases[p];
       const r = overlay.ranks[p];
       shapes[p] = [base.rows, base.cols];
       plans.push(valuesPlan(tensorName.base(L, p), [base.rows, base.cols], base.data, this.dtype));
-      experts.forEach((e, j) => {
-        plans.push(valuesPlan(tensorName.u(L, p, j), [base.rows, r], e.factors.us, this.dtype));
-        plans.push(valuesPlan(tensorName.v(L, p, j), [r, base.cols], e.factors.vt, this.dtype));
-      });
+      for (let j = 0; j < overlay.numExperts; j++) {
+        let vt: Float32Array | null = null;
+        plans.push({
+          name: tensorName.u(L, p, j),
+          dtype: this.dtype,
+          shape: [base.rows, r],
+          produce: async (sink) => {
+            const e = await overlay.expert(p, j);
+            vt = e.factors.vt;
+            await sink(encodeValues(e.factors.us, this.dtype));
+          },
+        });
+        plans.push({
+          name: tensorName.v(L, p, j),
+          dtype: this.dtype,
+          shape: [r, base.cols],
+          produce: async (sink) => {
+            const v = vt!;
+            vt = null;
+            await sink(encodeValues(v, this.dtype));
+          },
+        });
+      }
     }
     for (const name of copied) plans.push(copyPlan(this.source.ckpt, name));
     const file = `layer-${L}.safetensors`;
@@ -192,8 +215,13 @@ export async function readManifest(dir: string): Promise<OverlayManifest> {
   return v as OverlayManifest;
 }
 
-/** Reads one layer of a saved overlay back to float32 (decoding the stored dtype exactly). */
-export async function readLayerOverlay(dir: string, manifest: OverlayManifest, layer: number): Promise<LayerOverlay> {
+/** A saved layer: bases read now, each expert's factors read from the file when asked; close() when done. */
+export interface SavedLayerOverlay extends LayerOverlay {
+  close(): Promise<void>;
+}
+
+/** Opens one layer of a saved overlay (decoding the stored dtype exactly to float32). */
+export async function readLayerOverlay(dir: string, manifest: OverlayManifest, layer: number): Promise<SavedLayerOverlay> {
   const entry = manifest.layers.find((l) => l.layer === layer);
   if (!entry) throw new MoeInspectorError('not-found', `the overlay has no layer ${layer} (it has ${manifest.layers.map((l) => l.layer).join(', ')})`, { file: join(dir, MANIFEST_FILE) });
   const path = join(dir, entry.file);
@@ -208,20 +236,26 @@ export async function readLayerOverlay(dir: string, manifest: OverlayManifest, l
       if (t.dtype !== manifest.dtype) throw new MoeInspectorError('dtype', `stored as ${t.dtype}, the manifest says ${manifest.dtype}`, { file: path, tensor: name });
       return decodeToFloat32(await ckpt.readTensorBytes(name), t.dtype as Dtype, { file: path, tensor: name });
     };
-    const projections = {} as Record<Projection, LayerOverlay['projections'][Projection]>;
+    const bases = {} as Record<Projection, ExpertMatrix>;
     for (const p of PROJECTIONS) {
       const [m, n] = entry.shapes[p];
-      const r = entry.ranks[p];
-      const base: ExpertMatrix = { rows: m, cols: n, data: await read(tensorName.base(layer, p), [m, n]) };
-      const experts = [];
-      for (let j = 0; j < manifest.num_experts; j++) {
-        experts.push({ factors: { us: await read(tensorName.u(layer, p, j), [m, r]), vt: await read(tensorName.v(layer, p, j), [r, n]) } });
-      }
-      projections[p] = { base, experts };
+      bases[p] = { rows: m, cols: n, data: await read(tensorName.base(layer, p), [m, n]) };
     }
-    return { layer: layerIndex(layer) as LayerIndex, ranks: entry.ranks, projections };
-  } finally {
+    return {
+      layer: layerIndex(layer) as LayerIndex,
+      ranks: entry.ranks,
+      numExperts: manifest.num_experts,
+      bases,
+      async expert(p, j) {
+        const [m, n] = entry.shapes[p];
+        const r = entry.ranks[p];
+        return { factors: { us: await read(tensorName.u(layer, p, j), [m, r]), vt: await read(tensorName.v(layer, p, j), [r, n]) } };
+      },
+      close: () => ckpt.close(),
+    };
+  } catch (e) {
     await ckpt.close();
+    throw e;
   }
 }
 
@@ -229,13 +263,17 @@ export async function readLayerOverlay(dir: string, manifest: OverlayManifest, l
 export function roundLayerOverlay(overlay: LayerOverlay, dtype: OverlayDtype): LayerOverlay {
   if (dtype === 'F32') return overlay;
   const round = (v: Float32Array): Float32Array => decodeToFloat32(encodeValues(v, dtype), dtype);
-  const projections = {} as Record<Projection, LayerOverlay['projections'][Projection]>;
+  const bases = {} as Record<Projection, ExpertMatrix>;
   for (const p of PROJECTIONS) {
-    const { base, experts } = overlay.projections[p];
-    projections[p] = {
-      base: { rows: base.rows, cols: base.cols, data: round(base.data) },
-      experts: experts.map((e) => ({ ...e, factors: { ...e.factors, us: round(e.factors.us), vt: round(e.factors.vt) } })),
-    };
+    const b = overlay.bases[p];
+    bases[p] = { rows: b.rows, cols: b.cols, data: round(b.data) };
   }
-  return { ...overlay, projections };
+  return {
+    ...overlay,
+    bases,
+    async expert(p, j) {
+      const e = await overlay.expert(p, j);
+      return { ...e, factors: { ...e.factors, us: round(e.factors.us), vt: round(e.factors.vt) } };
+    },
+  };
 }

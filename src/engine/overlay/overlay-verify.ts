@@ -15,7 +15,8 @@ import { selectLayers } from '../analysis/layer-selection';
 import { computeLayerOverlay } from './compute-layer';
 import type { DeltaSolver } from './delta-solver';
 import { readLayerOverlay, readManifest, roundLayerOverlay, type OverlayManifest } from './overlay-store';
-import { encodingName, layerBytes, modelHeader, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { encodingName, layerBytes, modelHeader, overlaySteps, progressStep, ratioOf, type ProgressSink } from './report-parts';
+import { RunTracker } from '../analysis/run-tracker';
 import type { LayerOverlay, OverlayDtype, RankRule } from './types';
 import { inputsFromFile, seededInputs, DEFAULT_VERIFY_SEED, DEFAULT_VERIFY_TOKENS } from './verify-inputs';
 import { verifyLayerOverlay, type InputSet, type LayerVerification } from './verify-layer';
@@ -34,6 +35,8 @@ export interface VerifyOptions {
   readonly maxError?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressSink;
+  /** Bytes of the checkpoint read so far (countingCheckpoint), for progress. */
+  readonly bytesRead?: () => number;
 }
 
 export async function overlayVerify(ckpt: Checkpoint, model: MoeModel, solver: DeltaSolver, backend: ComputeBackend, opts: VerifyOptions): Promise<OverlayReport> {
@@ -47,27 +50,36 @@ export async function overlayVerify(ckpt: Checkpoint, model: MoeModel, solver: D
   const inputs: InputSet[] = [{ label: 'seeded', batch: seededInputs(hidden, seed) }];
   if (opts.inputsFile) inputs.push({ label: 'file', batch: await inputsFromFile(opts.inputsFile, hidden) });
 
+  const tracker = new RunTracker(layouts.length, opts.bytesRead);
   const layers: OverlayReport['layers'][number][] = [];
   let worstOutput = 0;
   let worstWeight = 0;
   let outputMeasured = false;
   for (const [i, layout] of layouts.entries()) {
-    const step = progressStep(opts.onProgress, 'verify', i, layouts.length);
-    const overlay: LayerOverlay = manifest
-      ? await readLayerOverlay(opts.overlayDir!, manifest, layout.layer)
-      : roundLayerOverlay(await computeLayerOverlay(model, layout.layer, solver, {
-          rule: opts.rule,
-          overlayDtype: dtype,
-          originalBytes: layerBytes(ckpt, layout, { gate: 0, up: 0, down: 0 }, dtype).original,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          onStep: step,
-        }), dtype);
-    const v = await verifyLayerOverlay(model, overlay, backend, inputs, { ...(opts.signal ? { signal: opts.signal } : {}), onStep: step });
+    const step = progressStep(opts.onProgress, 'verify', i, layouts.length, { tracker, layer: layout.layer, steps: manifest ? 1 : overlaySteps(opts.rule, 1) });
+    // A computed overlay solves each expert's factors when verify reaches that expert; a saved one reads them then.
+    const saved = manifest ? await readLayerOverlay(opts.overlayDir!, manifest, layout.layer) : null;
+    const overlay: LayerOverlay =
+      saved ??
+      roundLayerOverlay(await computeLayerOverlay(model, layout.layer, solver, {
+        rule: opts.rule,
+        overlayDtype: dtype,
+        originalBytes: layerBytes(ckpt, layout, { gate: 0, up: 0, down: 0 }, dtype).original,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onStep: step,
+      }), dtype);
+    let v: LayerVerification;
+    try {
+      v = await verifyLayerOverlay(model, overlay, backend, inputs, { ...(opts.signal ? { signal: opts.signal } : {}), onStep: step });
+    } finally {
+      await saved?.close();
+    }
     for (const p of PROJECTIONS) worstWeight = Math.max(worstWeight, ...v.projections[p].relative_error);
     if (v.expert_output_error) {
       outputMeasured = true;
       for (const s of Object.values(v.expert_output_error)) worstOutput = Math.max(worstOutput, s.max);
     }
+    tracker.layerDone();
     layers.push(layerReport(ckpt, layout, overlay, v, dtype));
   }
   const criterion = outputMeasured ? 'output_error' : 'weight_error';

@@ -16,16 +16,18 @@ export type OverlayDtype = (typeof OVERLAY_DTYPES)[number];
 export const OVERLAY_DTYPE_BYTES: Readonly<Record<OverlayDtype, number>> = { F32: 4, F16: 2, BF16: 2 };
 export const DEFAULT_OVERLAY_DTYPE: OverlayDtype = 'BF16';
 
-/** One layer's overlay in memory: per projection the base and every expert's factors. */
+/**
+ * One layer's overlay as a stream: the bases and ranks at hand, each expert's factors on demand
+ * (solved from the checkpoint, or read from a saved overlay, when asked), so no more than one
+ * expert's factors are ever in memory however many experts the layer has.
+ */
 export interface LayerOverlay {
   readonly layer: LayerIndex;
   readonly ranks: ProjectionRanks;
-  readonly projections: Readonly<Record<Projection, ProjectionOverlay>>;
-}
-
-export interface ProjectionOverlay {
-  readonly base: ExpertMatrix;
-  readonly experts: readonly ExpertOverlay[];
+  readonly numExperts: number;
+  readonly bases: Readonly<Record<Projection, ExpertMatrix>>;
+  /** Expert j's factors for projection p. */
+  expert(p: Projection, j: number): Promise<ExpertOverlay>;
 }
 
 export interface ExpertOverlay {

@@ -13,6 +13,7 @@ import { expertForward, forwardKindOf, relativeOutputError, type ExpertWeights, 
 import { squaredNorm } from './expert-stats';
 import { reconstructGraph } from './graphs';
 import type { LayerOverlay } from './types';
+import type { StepSink } from './report-parts';
 
 export interface InputSet {
   readonly label: 'seeded' | 'file';
@@ -69,7 +70,7 @@ export async function verifyLayerOverlay(
   overlay: LayerOverlay,
   backend: ComputeBackend,
   inputs: readonly InputSet[],
-  opts: { signal?: AbortSignal; onStep?: (message: string) => void } = {},
+  opts: { signal?: AbortSignal; onStep?: StepSink } = {},
 ): Promise<LayerVerification> {
   const activation: ExpertActivation = model.activation;
   const canForward = forwardKindOf(activation) !== null;
@@ -77,17 +78,18 @@ export async function verifyLayerOverlay(
   const acc = (): Acc => ({ relative_error: [], energy_kept: [], perInput: new Map() });
   const projections: Record<Projection, Acc> = { gate: acc(), up: acc(), down: acc() };
   const whole = new Map<string, number[]>();
+  // One expert at a time: its three matrices, their factors, the rebuilt weights; nothing kept but errors.
   for (let j = 0; j < model.numExperts; j++) {
     opts.signal?.throwIfAborted();
-    opts.onStep?.(`layer ${overlay.layer}: verifying expert ${j + 1}/${model.numExperts}`);
+    opts.onStep?.(`layer ${overlay.layer}: verifying expert ${j + 1}/${model.numExperts}`, { step: 'verify', expert: j, experts: model.numExperts });
     const original = {} as Record<Projection, { w: ExpertMatrix; bias: Float32Array | null }>;
     const rebuilt = {} as Record<Projection, { w: ExpertMatrix; bias: Float32Array | null }>;
     for (const p of PROJECTIONS) {
       const w = await model.readExpert(overlay.layer, p, j);
       const bias = await model.readExpertBias(overlay.layer, p, j);
-      const po = overlay.projections[p];
-      const { wHat, err2 } = await reconstruct(backend, w, po.base, po.experts[j]!.factors);
-      const dE = deltaEnergy(w, po.base);
+      const base = overlay.bases[p];
+      const { wHat, err2 } = await reconstruct(backend, w, base, (await overlay.expert(p, j)).factors);
+      const dE = deltaEnergy(w, base);
       projections[p].relative_error.push(Math.sqrt(err2 / squaredNorm(w.data)));
       projections[p].energy_kept.push(dE === 0 ? 1 : Math.max(0, 1 - err2 / dE));
       original[p] = { w, bias };

@@ -187,6 +187,12 @@ export interface AnalysisReport {
     readonly seconds: number;
     readonly bytes_read?: number;
     readonly checkpoint_bytes?: number;
+    /** Bytes read from the checkpoint, local or hub, both passes counted (bytes_read: what a hub sent). */
+    readonly checkpoint_bytes_read?: number;
+    /** Seconds per analysed layer, in report order. */
+    readonly layer_seconds?: readonly number[];
+    /** Seconds by stage, over all layers (see AnalysisStages). */
+    readonly stages?: AnalysisStages;
     /** Every provider that computed a layer of this report (resumed and merged runs may use several). */
     readonly execution_providers?: readonly ExecutionProvider[];
   };
@@ -224,6 +230,22 @@ export interface ProvenanceReport {
   /** `name` as in LayerAnalysis: "5", or "encoder.1" in models with layer groups. */
   readonly layers: readonly (LayerProvenance & { readonly layer: number; readonly name?: string; readonly verdict: LayerVerdictReport })[];
   readonly runtime: { readonly execution_provider: ExecutionProvider; readonly seconds: number };
+}
+
+/**
+ * Where an analysis' time went, in seconds, summed over layers and projections. reading: reading and
+ * decoding experts (both passes; pass two's reads overlap the previous expert's reduction);
+ * base_and_norms: pass one's float64 sums; cosine: pass one's inner products; delta_gram: pass two's
+ * Grams; stage_one: band reduction (panels and trailing updates); eigen_worker: bulge chasing and QL
+ * on the eigen thread, which overlaps the main thread.
+ */
+export interface AnalysisStages {
+  readonly reading: number;
+  readonly base_and_norms: number;
+  readonly cosine: number;
+  readonly delta_gram: number;
+  readonly stage_one: number;
+  readonly eigen_worker: number;
 }
 
 export interface CompareReport {

@@ -6,7 +6,8 @@
  */
 import { MoeInspectorError } from '../../errors';
 import type { TensorEntry } from '../../model/checkpoint';
-import { assertFinite, assertPlainFloat, decodeSlice, tensorOf, transpose, where } from '../tensor-read';
+import { assertFinite, assertPlainFloat, decodeSlice, readSliceBytes, tensorOf, transpose, where } from '../tensor-read';
+import { decodeRows } from '../row-blocks';
 import type { LayerTensors, LayoutPattern, PatternContext, PatternMatch, ProjSource } from './types';
 import { expertBlockKey } from './expert-block';
 
@@ -28,6 +29,14 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
   if (!Number.isInteger(I)) throw new MoeInspectorError('layout', `${w1.shape[0]} rows do not split into ${E} experts (ffn_config.moe_num_experts)`, where(w1));
   const src = (tensor: TensorEntry, storedTransposed: boolean): ProjSource => ({
     layout: { shape: storedTransposed ? [H, I] : [I, H], encoding: { kind: 'plain', dtype: tensor.dtype }, tensors: [tensor.name], hasBias: false },
+    // Expert j's stored [I, H] rows either way; for w2 they are the transposed down matrix's rows.
+    rowBlocks: {
+      rows: I,
+      cols: H,
+      transposed: storedTransposed,
+      read: (j, first, count) => decodeRows(ctx.ckpt, tensor, j, E, I, first, count),
+      prefetch: async (j) => void (await readSliceBytes(ctx.ckpt, tensor, j, E)),
+    },
     async read(j) {
       const raw = await decodeSlice(ctx.ckpt, tensor, j, E);
       const w = storedTransposed ? transpose(raw, I, H) : raw;

@@ -12,7 +12,7 @@
 import { MoeInspectorError } from '../../errors';
 import type { TensorEntry } from '../../model/checkpoint';
 import { assertPlainFloat, decodeSlice, tensorOf, transpose, where } from '../tensor-read';
-import { fusedSources, optionalTensor } from './fused-sources';
+import { fusedSources, optionalTensor, plainStoredRows } from './fused-sources';
 import { ATTENTION, type LayerTensors, type LayoutPattern, type PatternContext, type PatternMatch } from './types';
 import { expertBlockKey } from './expert-block';
 
@@ -55,6 +55,8 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
       down: dn,
       numExperts: E,
       decode,
+      ...plainStoredRows(ctx, E),
+      storedTransposed: o === 'input-major',
       gateUpShape: o === 'input-major' ? [b, a] : [a, b],
       downShape: o === 'input-major' ? [d, c] : [c, d],
       split: ctx.rule.fusedGateUpSplit,

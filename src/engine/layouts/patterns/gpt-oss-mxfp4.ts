@@ -10,6 +10,7 @@ import { MoeInspectorError } from '../../errors';
 import { decodeMxfp4, type RowRange } from '../../formats/mxfp4';
 import type { TensorEntry } from '../../model/checkpoint';
 import { readSliceBytes, tensorOf, where } from '../tensor-read';
+import { readRowBytes } from '../row-blocks';
 import { fusedSources, optionalTensor } from './fused-sources';
 import type { LayerTensors, LayoutPattern, PatternContext, PatternMatch } from './types';
 import { expertBlockKey } from './expert-block';
@@ -49,6 +50,16 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
     const [blocks, scales] = await Promise.all([readSliceBytes(ctx.ckpt, t, j, E), readSliceBytes(ctx.ckpt, scalesOf.get(t.name)!, j, E)]);
     return decodeMxfp4(blocks, scales, all, groups, where(t), rows);
   };
+  // Rows first, first + step, ...: the byte range of the rows they span, blocks and scales alike.
+  const readStoredRows = async (t: TensorEntry, j: number, first: number, count: number, step: number): Promise<Float32Array> => {
+    const [, all, groups] = t.shape as [number, number, number];
+    const span = (count - 1) * step + 1;
+    const [blocks, scales] = await Promise.all([readRowBytes(ctx.ckpt, t, j, E, all, first, span), readRowBytes(ctx.ckpt, scalesOf.get(t.name)!, j, E, all, first, span)]);
+    return decodeMxfp4(blocks, scales, span, groups, where(t), { first: 0, step, count });
+  };
+  const prefetch = async (t: TensorEntry, j: number): Promise<void> => {
+    await Promise.all([readSliceBytes(ctx.ckpt, t, j, E), readSliceBytes(ctx.ckpt, scalesOf.get(t.name)!, j, E)]);
+  };
   return {
     pattern: 'gpt-oss-mxfp4',
     numExperts: E,
@@ -58,6 +69,9 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
       numExperts: E,
       decode,
       decodeRows: decode,
+      readStoredRows,
+      prefetch,
+      storedTransposed: false,
       gateUpShape: [R2, G * 32],
       downShape: [H, Gd * 32],
       split: 'interleaved',

@@ -9,7 +9,7 @@
 import { MoeInspectorError } from '../../errors';
 import type { TensorEntry } from '../../model/checkpoint';
 import { assertPlainFloat, decodeSlice, tensorOf, transpose, where } from '../tensor-read';
-import { fusedSources } from './fused-sources';
+import { fusedSources, plainStoredRows } from './fused-sources';
 import { ATTENTION, type LayerTensors, type LayoutPattern, type PatternContext, type PatternMatch } from './types';
 import { expertBlockKey } from './expert-block';
 
@@ -34,6 +34,9 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
       down: fc2,
       numExperts: E,
       decode,
+      // Stored [H, 2I] / [I, H] per expert: pass one cuts the stored rows (RowBlockSource.transposed).
+      ...plainStoredRows(ctx, E),
+      storedTransposed: true,
       gateUpShape: [I2, H],
       downShape: [H, I2 / 2],
       split: 'halves',

@@ -8,7 +8,7 @@
  */
 import { MoeInspectorError } from '../../errors';
 import { assertPlainFloat, decodeSlice, tensorOf, where } from '../tensor-read';
-import { fusedSources } from './fused-sources';
+import { fusedSources, plainStoredRows } from './fused-sources';
 import { ATTENTION, type LayerTensors, type LayoutPattern, type PatternContext, type PatternMatch } from './types';
 import { expertBlockKey } from './expert-block';
 
@@ -31,6 +31,8 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
       down: dn,
       numExperts: E,
       decode: (t, j) => decodeSlice(ctx.ckpt, t, j, E),
+      ...plainStoredRows(ctx, E),
+      storedTransposed: false,
       gateUpShape: [r2, h],
       downShape: [h, r2 / 2],
       split: 'halves',

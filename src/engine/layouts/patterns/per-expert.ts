@@ -15,6 +15,7 @@ import type { TensorEntry } from '../../model/checkpoint';
 import { applyBlockScales } from '../../formats/fp8-block';
 import { PROJECTIONS, type Projection, type WeightEncoding } from '../types';
 import { assertFinite, decodeSlice, tensorOf, where } from '../tensor-read';
+import { applyRowBlockScales, decodeRows } from '../row-blocks';
 import { ATTENTION, type LayerTensors, type LayoutPattern, type PatternContext, type PatternMatch, type ProjSource } from './types';
 
 const PER_EXPERT = /^(.+\.experts)\.((?:expert_)?\d+)\.([A-Za-z0-9_]+)\.weight$/;
@@ -131,11 +132,46 @@ function source(ctx: PatternContext, names: Map<number, string>, offset = 0): Pr
   const fp8 = encoding.kind === 'fp8-block';
   const hasBias = ctx.ckpt.tensors.has(biasName(first.name));
   const tensors = [...names.values()].flatMap((n) => [n, ...(fp8 ? [scaleName(n)] : []), ...(hasBias ? [biasName(n)] : [])]);
+  const weightOf = (j: number): TensorEntry => {
+    const t = tensorOf(ctx.ckpt, names.get(j)!);
+    checkLike(t, first, shape, j + offset, offset);
+    return t;
+  };
+  const scalesOf = (t: TensorEntry): TensorEntry => {
+    const s = tensorOf(ctx.ckpt, scaleName(t.name));
+    const [b0, b1] = ctx.fp8Block;
+    const want = [Math.ceil(shape[0] / b0), Math.ceil(shape[1] / b1)];
+    if (s.shape.length !== 2 || s.shape[0] !== want[0] || s.shape[1] !== want[1]) {
+      throw new MoeInspectorError('layout', `block scales have shape [${s.shape.join(', ')}], expected [${want.join(', ')}] for a [${shape.join(', ')}] weight in ${b0}x${b1} blocks`, where(s));
+    }
+    return s;
+  };
   return {
     layout: { shape, encoding, tensors, hasBias },
+    rowBlocks: {
+      rows: shape[0],
+      cols: shape[1],
+      transposed: false,
+      async read(j, firstRow, count) {
+        const t = weightOf(j);
+        const w = await decodeRows(ctx.ckpt, t, 0, 1, shape[0], firstRow, count);
+        if (fp8) {
+          // The scale rows covering these weight rows: one per b0 rows.
+          const s = scalesOf(t);
+          const r0 = Math.floor(firstRow / ctx.fp8Block[0]);
+          const r1 = Math.floor((firstRow + count - 1) / ctx.fp8Block[0]);
+          applyRowBlockScales(w, firstRow, count, shape[1], await decodeRows(ctx.ckpt, s, 0, 1, s.shape[0]!, r0, r1 - r0 + 1), ctx.fp8Block);
+        }
+        return w;
+      },
+      async prefetch(j) {
+        const t = weightOf(j);
+        await ctx.ckpt.readTensorBytes(t.name);
+        if (fp8) await ctx.ckpt.readTensorBytes(scaleName(t.name));
+      },
+    },
     async read(j) {
-      const t = tensorOf(ctx.ckpt, names.get(j)!);
-      checkLike(t, first, shape, j + offset, offset);
+      const t = weightOf(j);
       const w = await decodeSlice(ctx.ckpt, t, 0, 1);
       if (fp8) {
         const s = tensorOf(ctx.ckpt, scaleName(t.name));

@@ -12,7 +12,8 @@
 import { MoeInspectorError } from '../../errors';
 import type { TensorEntry } from '../../model/checkpoint';
 import { isKnownFamily } from '../families';
-import { assertFinite, assertPlainFloat, decodeSlice, tensorOf, where } from '../tensor-read';
+import { assertFinite, assertPlainFloat, decodeSlice, readSliceBytes, tensorOf, where } from '../tensor-read';
+import { decodeRows } from '../row-blocks';
 import { ATTENTION, type LayerTensors, type LayoutPattern, type PatternContext, type PatternMatch, type ProjSource } from './types';
 import { expertBlockKey } from './expert-block';
 
@@ -42,6 +43,14 @@ function match(layer: LayerTensors, ctx: PatternContext): PatternMatch | null {
   if (ctx.hidden !== null && H !== ctx.hidden && gate !== null) throw new MoeInspectorError('layout', `stacked experts [E, I, H] give hidden size ${H}, config.json says ${ctx.hidden}`, where(up));
   const src = (t: TensorEntry): ProjSource => ({
     layout: { shape: [t.shape[1]!, t.shape[2]!], encoding: { kind: 'plain', dtype: t.dtype }, tensors: [t.name], hasBias: false },
+    // Expert j's [out, in] slice is contiguous: rows [first, first + count) of it are one byte range.
+    rowBlocks: {
+      rows: t.shape[1]!,
+      cols: t.shape[2]!,
+      transposed: false,
+      read: (j, first, count) => decodeRows(ctx.ckpt, t, j, E, t.shape[1]!, first, count),
+      prefetch: async (j) => void (await readSliceBytes(ctx.ckpt, t, j, E)),
+    },
     async read(j) {
       const w = await decodeSlice(ctx.ckpt, t, j, E);
       assertFinite(w, t, j);

@@ -1,6 +1,6 @@
 /** What a layout pattern is: a recogniser of one way of storing routed experts, and its readers. */
 import type { Checkpoint } from '../../model/checkpoint';
-import type { ProjectionLayout } from '../types';
+import type { ProjectionLayout, RowBlockSource } from '../types';
 import type { ExpertGroup, FamilyRule } from '../families';
 
 /** Reads expert j of one projection of one layer: [out, in] float32, exact, bias apart. */
@@ -8,6 +8,8 @@ export interface ProjSource {
   readonly layout: ProjectionLayout;
   read(j: number): Promise<Float32Array>;
   readBias(j: number): Promise<Float32Array | null>;
+  /** Pass-one row blocks of every expert (see RowBlockSource). */
+  readonly rowBlocks: RowBlockSource;
 }
 
 /** The tensors of one decoder layer. */

@@ -1,0 +1,174 @@
+/**
+ * npm run bench:memory: the big-shape speed and memory goals (never asserted in tests). One MoE layer of each shape,
+ * ALL experts, analysed by the real CLI (`moe-inspect analyze`, which forks the worker); time per
+ * layer and per stage from the report, peak RSS of the whole process tree measured from outside
+ * (process-tree.ts: summed VmRSS of the CLI and its descendants every 50 ms, and the sum of their
+ * VmHWM as an upper bound). The memory goal: at most 2.5 GiB for every shape.
+ *   gpt-oss      GPT-OSS-20B-shaped: 32 experts, gate/up/down 2880x2880, MXFP4 with biases
+ *   olmoe        OLMoE-shaped: 64 experts, gate/up 1024x2048, down 2048x1024, BF16
+ *   deepseek-v3  DeepSeek-V3-shaped: 256 experts, gate/up 2048x7168, down 7168x2048, FP8 128x128 block scales (11 GB)
+ *   kimi-k2      Kimi-K2-shaped: 384 experts, same matrices (17 GB)
+ * Models are generated once into .bench-cache/ (native structure, like the real models).
+ * Usage: npm run bench:memory -- [--only gpt-oss,olmoe,deepseek-v3,kimi-k2] [--experts N] [--skip-decode]
+ *                         [--skip-overlay] [--delete-after]
+ *   --experts N    override the expert count of the chosen shapes (same matrices; the cache folder is per count)
+ *   --delete-after remove each generated model once its run is done (the FP8 shapes are GBs)
+ *   --sample-experts N  pass two (the spectra) on N experts only; pass one still reads every expert
+ *                  (memory runs at the full expert count without hours of spectra)
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { generateSyntheticCheckpoint, type SynthSpec } from '../src/engine/synth/generate';
+import type { AnalysisReport, OverlayReport } from '../src/engine/report/schema';
+import { runDecodeBench } from './decode-bench';
+import { writeFp8Layer, type Fp8LayerSpec } from './fp8-model';
+import { runMeasured, type TreeRun } from './process-tree';
+
+const ROOT = join(__dirname, '..');
+const CACHE = join(ROOT, '.bench-cache');
+const CLI = join(ROOT, 'dist', 'cli.js');
+const GIB = 2 ** 30;
+const RSS_GOAL = 2.5 * GIB;
+
+type Shape = { readonly kind: 'synth'; readonly spec: SynthSpec; readonly note: string } | { readonly kind: 'fp8'; readonly spec: Fp8LayerSpec; readonly note: string };
+
+const SHAPES: Record<string, Shape> = {
+  'gpt-oss': { kind: 'synth', note: 'MXFP4 with biases', spec: { family: 'gpt_oss', dtype: 'MXFP4', numLayers: 1, numExperts: 32, hidden: 2880, intermediate: 2880, structure: { kind: 'native' }, seed: 20, expertsOnly: true } },
+  olmoe: { kind: 'synth', note: 'BF16', spec: { family: 'olmoe', dtype: 'BF16', numLayers: 1, numExperts: 64, hidden: 2048, intermediate: 1024, structure: { kind: 'native' }, seed: 7, expertsOnly: true } },
+  'deepseek-v3': { kind: 'fp8', note: 'FP8 E4M3, 128x128 block scales', spec: { modelType: 'deepseek_v3', numExperts: 256, hidden: 7168, intermediate: 2048 } },
+  'kimi-k2': { kind: 'fp8', note: 'FP8 E4M3, 128x128 block scales', spec: { modelType: 'kimi_k2', numExperts: 384, hidden: 7168, intermediate: 2048 } },
+};
+
+const TARGET_SECONDS: Record<string, number> = { 'gpt-oss': 50, olmoe: 11 };
+
+function withExperts(shape: Shape, experts: number | null): Shape {
+  if (experts === null) return shape;
+  return shape.kind === 'synth' ? { ...shape, spec: { ...shape.spec, numExperts: experts } } : { ...shape, spec: { ...shape.spec, numExperts: experts } };
+}
+
+function dirOf(name: string, shape: Shape, experts: number | null): string {
+  return join(CACHE, experts === null ? name : `${name}-e${shape.spec.numExperts}`);
+}
+
+const MARKER = 'bench-model-complete';
+
+function ensureModel(name: string, experts: number | null): string {
+  const shape = withExperts(SHAPES[name]!, experts);
+  const dir = dirOf(name, shape, experts);
+  if (!existsSync(join(dir, MARKER)) && !existsSync(join(dir, 'synth-ground-truth.json'))) {
+    const t0 = performance.now();
+    process.stderr.write(`generating ${dir} (once) ...\n`);
+    rmSync(dir, { recursive: true, force: true });
+    // In a child process, so the generator's memory and time stay out of the measurements.
+    execFileSync(process.execPath, [process.argv[1]!, '--generate', name, String(experts ?? '')], { stdio: 'inherit' });
+    process.stderr.write(`  generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+  return dir;
+}
+
+async function generate(name: string, experts: number | null): Promise<void> {
+  const shape = withExperts(SHAPES[name]!, experts);
+  const dir = dirOf(name, shape, experts);
+  if (shape.kind === 'synth') await generateSyntheticCheckpoint(dir, shape.spec);
+  else await writeFp8Layer(dir, shape.spec);
+  execFileSync('touch', [join(dir, MARKER)]);
+}
+
+const gib = (b: number) => `${(b / GIB).toFixed(2)} GiB`;
+
+function memoryLine(r: TreeRun): string {
+  const verdict = Math.max(r.peakTreeRss, r.sumOfPeaks) <= RSS_GOAL ? 'within' : 'OVER';
+  const each = r.perProcess.map((p) => `${p.script} ${gib(p.hwm)}`).join(' + ');
+  return `peak RSS of the process tree ${gib(r.peakTreeRss)} (max of summed VmRSS, ${r.samples} samples at 50 ms); sum of per-process VmHWM ${gib(r.sumOfPeaks)} (${each}); ${verdict} the 2.5 GiB goal`;
+}
+
+interface Row {
+  readonly what: string;
+  readonly seconds: string;
+  readonly rss: TreeRun;
+}
+
+const rows: Row[] = [];
+
+function cliEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, ORT_DISABLE_TELEMETRY: '1' };
+}
+
+async function benchAnalyze(name: string, experts: number | null, sample: number | null, deleteAfter: boolean): Promise<void> {
+  const shape = withExperts(SHAPES[name]!, experts);
+  const dir = ensureModel(name, experts);
+  const out = join(CACHE, `${name}-report.json`);
+  const r = await runMeasured(process.execPath, [CLI, 'analyze', '-m', dir, ...(sample ? ['--sample-experts', String(sample)] : []), '-o', out], cliEnv());
+  if (r.code !== 0) throw new Error(`analyze of ${dir} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as AnalysisReport;
+  const l = report.layers[0]!;
+  const st = report.runtime.stages;
+  const E = report.model.num_experts;
+  const full = SHAPES[name]!.spec.numExperts;
+  const what = `${name}-shaped layer, ${E}${E !== full ? ` of ${full}` : ''} experts, ${l.projections.gate!.shape.join('x')}/${l.projections.down!.shape.join('x')} ${shape.note}`;
+  const layerSeconds = report.runtime.layer_seconds?.[0] ?? report.runtime.seconds;
+  process.stdout.write(
+    `\n${what}, ${sample ? `pass one over all experts, spectra of ${sample} sampled (${3 * sample} spectra)` : `all experts, ${3 * E} spectra`}\n` +
+      `  CLI + worker: ${r.seconds.toFixed(1)} s wall; the layer ${layerSeconds.toFixed(1)} s${TARGET_SECONDS[name] ? ` (target <= ${TARGET_SECONDS[name]} s)` : ''}, execution provider ${report.runtime.execution_provider}\n` +
+      (st
+        ? `  stages: reading ${st.reading.toFixed(1)} s, base+norms ${st.base_and_norms.toFixed(1)} s, cosine ${st.cosine.toFixed(1)} s, delta Grams ${st.delta_gram.toFixed(1)} s, stage one ${st.stage_one.toFixed(1)} s, eigen worker ${st.eigen_worker.toFixed(1)} s (overlaps the main thread)\n`
+        : '') +
+      `  ${(report.runtime.checkpoint_bytes_read ?? 0) / 1e9 > 0 ? `${((report.runtime.checkpoint_bytes_read ?? 0) / 1e9).toFixed(2)} GB read from a ${((report.runtime.checkpoint_bytes ?? 0) / 1e9).toFixed(2)} GB checkpoint (two passes)` : ''}\n` +
+      `  ${memoryLine(r)}\n` +
+      `  verdict ${l.verdict.type} (${l.verdict.confidence}); gate rank ratio ${(100 * l.projections.gate!.rank_ratio).toFixed(1)}%, cosine ${l.projections.gate!.cosine.mean.toFixed(4)}\n`,
+  );
+  rows.push({ what: sample ? `${what}, spectra of ${sample}` : what, seconds: `${layerSeconds.toFixed(1)} s`, rss: r });
+  rmSync(out, { force: true });
+  if (deleteAfter) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Overlay compute and verify of the GPT-OSS-shaped layer at ranks gate 64 / up 256 / down 128, each through the CLI. */
+async function benchOverlay(experts: number | null): Promise<void> {
+  const dir = ensureModel('gpt-oss', experts);
+  const ranks = ['--gate-rank', '64', '--up-rank', '256', '--down-rank', '128'];
+  for (const mode of ['compute', 'verify'] as const) {
+    const out = join(CACHE, `overlay-${mode}.json`);
+    const r = await runMeasured(process.execPath, [CLI, 'overlay', mode, '-m', dir, ...ranks, ...(mode === 'verify' ? ['--max-error', '10'] : []), '-o', out], cliEnv());
+    if (r.code !== 0) throw new Error(`overlay ${mode} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as OverlayReport;
+    const what = `overlay ${mode}, gpt-oss-shaped, ranks 64/256/128, ${report.layers[0]?.projections?.gate?.relative_error.length ?? '?'} experts`;
+    process.stdout.write(`\n${what}: ${r.seconds.toFixed(1)} s (CLI + worker)${mode === 'verify' ? ' (solves each expert\'s factors again as it reaches it)' : ''}\n  ${memoryLine(r)}\n`);
+    rows.push({ what, seconds: `${r.seconds.toFixed(1)} s`, rss: r });
+    rmSync(out, { force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--generate') {
+    await generate(args[1]!, args[2] ? Number(args[2]) : null);
+    return;
+  }
+  const value = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+  const only = value('--only')?.split(',') ?? Object.keys(SHAPES);
+  for (const n of only) if (!SHAPES[n]) throw new Error(`unknown shape ${n}: one of ${Object.keys(SHAPES).join(', ')}`);
+  const experts = value('--experts') ? Number(value('--experts')) : null;
+  if (experts !== null && !(Number.isInteger(experts) && experts >= 2)) throw new Error('--experts needs an integer >= 2');
+  const deleteAfter = args.includes('--delete-after');
+  const sample = value('--sample-experts') ? Number(value('--sample-experts')) : null;
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build first`);
+  process.stdout.write(`MoE Inspector bench — ${new Date().toISOString()}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  if (!args.includes('--skip-decode')) {
+    for (const r of runDecodeBench()) process.stdout.write(`decode ${JSON.stringify(r)}\n`);
+  }
+  for (const name of only) await benchAnalyze(name, experts, sample, deleteAfter && name !== 'gpt-oss');
+  if (!args.includes('--skip-overlay') && only.includes('gpt-oss')) await benchOverlay(experts);
+  if (deleteAfter && only.includes('gpt-oss')) rmSync(dirOf('gpt-oss', withExperts(SHAPES['gpt-oss']!, experts), experts), { recursive: true, force: true });
+  process.stdout.write('\n| run | time | peak RSS, process tree (sampled) | sum of per-process peaks |\n|---|---|---|---|\n');
+  for (const r of rows) process.stdout.write(`| ${r.what} | ${r.seconds} | ${gib(r.rss.peakTreeRss)} | ${gib(r.rss.sumOfPeaks)} |\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);
