@@ -3,7 +3,7 @@
  * and E = 64 (OLMoE layout, BF16, gate/up/down 1024x1024), analysed in child processes. Holding a
  * projection's experts as float32 (what the analysis did before the two passes) adds at least
  * 56 x 4 MiB = 224 MiB at E = 64 (measured with that code: 340 -> 739 MiB, +399 MiB); the two-pass
- * analysis measured +38 MiB; the bound is 110 MiB.
+ * analysis measured +18..61 MiB over runs (GC timing varies); the bound is 150 MiB.
  * The checkpoints are written by big-model.ts (the synth generator's Gaussian experts take 30 s at this size).
  */
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 const SIZE = 1024;
 const MIB = 2 ** 20;
-const MAX_GROWTH_BYTES = 110 * MIB;
+const MAX_GROWTH_BYTES = 150 * MIB;
 
 function peakRss(dir: string): { maxRssBytes: number; experts: number; cosineSize: number } {
   const out = execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'analyze-rss.ts'), dir], { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
