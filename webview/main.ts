@@ -80,6 +80,16 @@ let lastLoadMs = 0;
 let lastInputLag = 0;
 let overviewRedraws = 0;
 let redrawsAtSelect = 0;
+/**
+ * From a click on a layer until its drill-down has drawn: overview redraws wait (at most
+ * DRILL_PRIORITY_MS). Why: while a run streams layers, an overview redraw (two vega heatmaps with
+ * their threshold strips, the experts heatmap, the layer table) interleaves with the drill-down's
+ * charts and with the click itself, and the user waits for the layer they asked for.
+ */
+let drillPendingSince: number | null = null;
+/** Wall-clock (epoch ms) of the last layer selection, for the E2E's breakdown against its own clock. */
+let selectedAt = 0;
+const DRILL_PRIORITY_MS = 8000;
 document.addEventListener('click', (e) => { lastInputLag = Math.max(0, performance.now() - e.timeStamp); }, true);
 
 function saveState(): void {
@@ -140,7 +150,12 @@ async function drawCharts(section: string, host: HTMLElement, charts: readonly C
   if (sectionSeq.get(section) === seq) {
     // wall time of the whole section (its charts' own ms plus anything that ran in between)
     host.dataset['wallMs'] = String(Math.round(performance.now() - drawStart));
-    if (section === 'drilldown') host.dataset['overviewRedraws'] = String(overviewRedraws - redrawsAtSelect);
+    if (section === 'drilldown') {
+      host.dataset['overviewRedraws'] = String(overviewRedraws - redrawsAtSelect);
+      host.dataset['selectedAt'] = String(selectedAt);
+      host.dataset['drawnAt'] = String(Date.now());
+      drillPendingSince = null;
+    }
     host.dataset['drawn'] = String(seq);
     document.body.dataset['rendered'] = String(Number(document.body.dataset['rendered'] || 0) + 1);
   }
@@ -189,6 +204,8 @@ function selectLayer(model: number, layer: LayerRef | null, expert: number | nul
   selected = layer === null ? null : { model, layer };
   ui.expert = expert;
   redrawsAtSelect = overviewRedraws;
+  drillPendingSince = layer === null ? null : performance.now();
+  selectedAt = Date.now();
   post({ type: 'selectLayer', model, layer });
   saveState();
   for (const k of [...loaded.keys()]) if (!selected || k !== loadedKey(selected.model, selected.layer)) loaded.delete(k);
@@ -488,12 +505,17 @@ function scheduleModels(): void {
   if (modelsTimer) return;
   // redraw no more often than every 1.5 s, and leave the page idle at least 4x as long as a redraw takes
   const wait = Math.max(0, Math.max(1500, 4 * lastModelsCost) - (Date.now() - lastModelsRender));
-  modelsTimer = setTimeout(() => {
+  const fire = () => {
+    if (drillPendingSince !== null && performance.now() - drillPendingSince < DRILL_PRIORITY_MS) {
+      modelsTimer = setTimeout(fire, 200);
+      return;
+    }
     modelsTimer = null;
     renderModels();
     renderStatus();
     renderToolbar();
-  }, wait);
+  };
+  modelsTimer = setTimeout(fire, wait);
 }
 
 function renderToolbar(): void {
@@ -593,6 +615,7 @@ function onLayerData(m: Extract<ToPanel, { type: 'layerData' }>): void {
   }
   if (selected && loadedKey(selected.model, selected.layer) === key) {
     lastLoadMs = Math.round(performance.now() - loadAsked);
+    if ('error' in parsed) drillPendingSince = null; // nothing more will draw
     loaded.set(key, parsed);
     // the section grew: bring its top into view again if the user just chose this layer
     renderDrilldown(scrollOnLoad);
