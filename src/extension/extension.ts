@@ -3,7 +3,7 @@
  * only wires VS Code to the compute worker (src/client); every number comes from the engine.
  */
 import * as vscode from 'vscode';
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import type { OverlayJob } from '../shared/messages';
 import { Controller } from './controller';
 import { watchModelFolders } from './model-folders';
@@ -111,7 +111,9 @@ function registerTestHooks(context: vscode.ExtensionContext, c: Controller, outF
     // RSS from /proc while an analysis runs, and kills the worker to check what a crash looks like.
     vscode.commands.registerCommand('moeInspector.test.hostInfo', async () => {
       const m = process.memoryUsage();
-      await writeFile(`${outFile}.host.json`, JSON.stringify({ pid: process.pid, rss: m.rss, heapUsed: m.heapUsed, workerPid: c.workerPid ?? null, activeRuns: c.activeRuns }));
+      // temp file + rename: the test polls for the file and must never read it half written
+      await writeFile(`${outFile}.host.json.tmp`, JSON.stringify({ pid: process.pid, rss: m.rss, heapUsed: m.heapUsed, workerPid: c.workerPid ?? null, activeRuns: c.activeRuns }));
+      await rename(`${outFile}.host.json.tmp`, `${outFile}.host.json`);
       void vscode.window.showInformationMessage('MoE Inspector host info written');
     }),
   );

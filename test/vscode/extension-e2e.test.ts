@@ -193,9 +193,16 @@ describe('VS Code extension in code-server (end to end)', function () {
     const file = `${hookFile}.host.json`;
     rmSync(file, { force: true });
     await runFromPalette(page, 'MoE Inspector: Test: extension host info');
+    // The extension may still be writing the file when it appears: retry until it parses.
     const deadline = Date.now() + 20_000;
-    while (!existsSync(file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    return JSON.parse(readFileSync(file, 'utf8'));
+    for (;;) {
+      try {
+        return JSON.parse(readFileSync(file, 'utf8'));
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   /** Where a drill-down's time went: the layer's data on its way from the host, and each chart's drawing. */
