@@ -33,10 +33,10 @@ export async function computeLayerOverlay(model: MoeModel, layer: LayerIndex, so
     ranks,
     numExperts: model.numExperts,
     bases,
-    async expert(p, j) {
+    async expert(p, j, weight) {
       opts.signal?.throwIfAborted();
       opts.onStep?.(`layer ${layer}: ${p} expert ${j} rank-${ranks[p]} factors`, { step: `${p}: factors`, expert: j, experts: model.numExperts });
-      const w = await model.readExpert(layer, p, j);
+      const w = weight ?? (await model.readExpert(layer, p, j));
       const delta = deltaOf(w, bases[p]);
       return { factors: await solver.factors(delta, ranks[p]), deltaEnergy: squaredNorm(delta.data), weightEnergy: squaredNorm(w.data) };
     },
@@ -128,8 +128,8 @@ export function recordingErrors(overlay: LayerOverlay): { readonly overlay: Laye
     errors,
     overlay: {
       ...overlay,
-      async expert(p, j) {
-        const e = await overlay.expert(p, j);
+      async expert(p, j, weight) {
+        const e = await overlay.expert(p, j, weight);
         const s = e.factors.s ?? [];
         errors[p].energyKept[j] = energyKept(s, e.deltaEnergy ?? 0, overlay.ranks[p]);
         errors[p].relativeError[j] = spectralRelativeError(s, e.deltaEnergy ?? 0, e.weightEnergy ?? 0);

@@ -271,8 +271,8 @@ export function roundLayerOverlay(overlay: LayerOverlay, dtype: OverlayDtype): L
   return {
     ...overlay,
     bases,
-    async expert(p, j) {
-      const e = await overlay.expert(p, j);
+    async expert(p, j, weight) {
+      const e = await overlay.expert(p, j, weight);
       return { ...e, factors: { ...e.factors, us: round(e.factors.us), vt: round(e.factors.vt) } };
     },
   };

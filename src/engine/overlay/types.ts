@@ -26,8 +26,11 @@ export interface LayerOverlay {
   readonly ranks: ProjectionRanks;
   readonly numExperts: number;
   readonly bases: Readonly<Record<Projection, ExpertMatrix>>;
-  /** Expert j's factors for projection p. */
-  expert(p: Projection, j: number): Promise<ExpertOverlay>;
+  /**
+   * Expert j's factors for projection p. `weight`: expert j's decoded weight when the caller has
+   * read it already (verify does), so a computed overlay does not read the expert a second time.
+   */
+  expert(p: Projection, j: number, weight?: ExpertMatrix): Promise<ExpertOverlay>;
 }
 
 export interface ExpertOverlay {

@@ -88,7 +88,7 @@ export async function verifyLayerOverlay(
       const w = await model.readExpert(overlay.layer, p, j);
       const bias = await model.readExpertBias(overlay.layer, p, j);
       const base = overlay.bases[p];
-      const { wHat, err2 } = await reconstruct(backend, w, base, (await overlay.expert(p, j)).factors);
+      const { wHat, err2 } = await reconstruct(backend, w, base, (await overlay.expert(p, j, w)).factors);
       const dE = deltaEnergy(w, base);
       projections[p].relative_error.push(Math.sqrt(err2 / squaredNorm(w.data)));
       projections[p].energy_kept.push(dE === 0 ? 1 : Math.max(0, 1 - err2 / dE));
