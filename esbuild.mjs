@@ -21,6 +21,7 @@ const targets = [
   { ...nodeCommon, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...nodeCommon, entryPoints: ['src/worker/main.ts'], outfile: 'dist/worker.js' },
   { ...nodeCommon, entryPoints: ['src/engine/numerics/eigen-thread.ts'], outfile: 'dist/eigen-thread.js' },
+  { ...nodeCommon, entryPoints: ['src/engine/numerics/spectrum-thread.ts'], outfile: 'dist/spectrum-thread.js' },
   { ...nodeCommon, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...nodeCommon, entryPoints: ['bench/bench.ts'], outfile: 'dist/bench.js' },
   { ...nodeCommon, entryPoints: ['bench/memory-bench.ts'], outfile: 'dist/memory-bench.js' },

@@ -89,6 +89,6 @@ export async function runHeaderBench(entries = 1_000_000, reps = 3): Promise<Hea
   return { entries, headerMB: headerLength / 1e6, readerSeconds, jsonParseSeconds, ratio: readerSeconds / jsonParseSeconds };
 }
 
-if (require.main === module) {
+if (require.main === module && /header-bench\.[jt]s$/.test(process.argv[1] ?? '')) {
   runHeaderBench().then((r) => process.stdout.write(`header ${JSON.stringify(r)}\n`));
 }

@@ -49,7 +49,10 @@ const PROBE: GraphDef = {
 class OrtBackend implements ComputeBackend {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
 
-  constructor(readonly executionProvider: ExecutionProvider) {}
+  constructor(
+    readonly executionProvider: ExecutionProvider,
+    private readonly threads: number = availableParallelism(),
+  ) {}
 
   get cachedSessions(): number {
     return this.sessions.size;
@@ -60,7 +63,7 @@ class OrtBackend implements ComputeBackend {
     if (!s) {
       s = ort.InferenceSession.create(buildModel(g.key, g.inputs, g.outputs, g.nodes, g.initializers), {
         executionProviders: [this.executionProvider],
-        intraOpNumThreads: availableParallelism(),
+        intraOpNumThreads: this.threads,
         graphOptimizationLevel: 'all',
         // Our graphs are few large GEMMs; idle intra-op threads spinning between them only steal
         // the core the eigen worker thread needs (2-core machines).
@@ -84,10 +87,19 @@ class OrtBackend implements ComputeBackend {
   }
 }
 
-async function probe(ep: ExecutionProvider): Promise<OrtBackend> {
-  const b = new OrtBackend(ep);
+async function probe(ep: ExecutionProvider, threads?: number): Promise<OrtBackend> {
+  const b = new OrtBackend(ep, threads);
   await b.run(PROBE, { x: new ort.Tensor('float32', Float32Array.of(1), [1]) });
   return b;
+}
+
+/**
+ * A CPU backend whose sessions run on the calling thread only (intra-op threads = `threads`): the
+ * spectrum pool's workers each own one, so experts run side by side instead of one expert's small
+ * GEMMs being split across cores.
+ */
+export async function createCpuBackend(threads: number): Promise<ComputeBackend> {
+  return probe('cpu', threads);
 }
 
 export async function createComputeBackend(device: DeviceRequest): Promise<ComputeBackend> {

@@ -141,6 +141,8 @@ function tensor(type: ElemType, data: Float64Array, dims: number[]): ort.Tensor 
 export interface ReductionTimes {
   panelMs: number;
   updateMs: number;
+  /** The part of updateMs spent in deferred group updates (the rank-2K applies). */
+  applyMs?: number;
 }
 
 /** Panels per deferred group (K = GROUP * b columns of V and W accumulate before one trailing update). */
@@ -257,7 +259,10 @@ async function deferredGroup(backend: ComputeBackend, type: ElemType, b: number,
   }
   const t0 = performance.now();
   const out = await backend.run(deferredApplyGraph(type), { A, Vacc: asTensor(vacc, [P, K]), Wacc: asTensor(wacc, [P, K]), k1: int64(K), k2: int64(K, K) });
-  if (times) times.updateMs += performance.now() - t0;
+  if (times) {
+    times.updateMs += performance.now() - t0;
+    times.applyMs = (times.applyMs ?? 0) + performance.now() - t0;
+  }
   return out['trail']!.data as Real;
 }
 

@@ -4,22 +4,15 @@
  * (whose session.run blocks it) while a worker chases the previous expert's band. Falls back to
  * solving inline where threads cannot start (no thread script beside this module).
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { solveEigenJob, type EigenJob, type EigenResult } from './eigen-job';
+import { startThread } from './thread-script';
 
 interface Pending {
   readonly job: EigenJob & { id: number };
   readonly resolve: (r: EigenResult) => void;
   readonly reject: (e: Error) => void;
-}
-
-function threadScript(): string | null {
-  // Bundled: dist/eigen-thread.js beside the bundle. From sources (tests, tsx): the .ts next to this file.
-  for (const f of [join(__dirname, 'eigen-thread.js'), join(__dirname, 'eigen-thread.ts')]) if (existsSync(f)) return f;
-  return null;
 }
 
 export class EigenPool {
@@ -30,14 +23,12 @@ export class EigenPool {
   private nextId = 1;
 
   constructor(size = Math.max(1, availableParallelism() - 1)) {
-    const script = threadScript();
-    if (script === null) return;
-    for (let i = 0; i < size; i++) this.spawn(script);
+    for (let i = 0; i < size; i++) this.spawn();
   }
 
-  private spawn(script: string): void {
-    // From sources the thread needs the TypeScript loader the main thread was started with.
-    const w = new Worker(script, script.endsWith('.ts') ? { execArgv: [...process.execArgv, '--import', 'tsx'] } : {});
+  private spawn(): void {
+    const w = startThread('eigen-thread');
+    if (w === null) return;
     w.unref(); // an idle pool never keeps the process alive
     w.on('message', (m: { id: number; result?: EigenResult; error?: string }) => this.done(w, m));
     w.on('error', (e) => this.crashed(w, e));

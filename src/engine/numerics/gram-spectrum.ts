@@ -6,7 +6,7 @@
 import { ort, type ComputeBackend } from './backend';
 import { deltaGramBlockedGraph, deltaGramGemmGraph, gramBlockSizes } from './graphs';
 import { denseToBand, type ReductionTimes } from './band-reduction';
-import type { EigenJob } from './eigen-job';
+import { solveEigenJob, type EigenJob } from './eigen-job';
 import { sharedEigenPool } from './eigen-pool';
 import type { ElemType } from './onnx/graph';
 
@@ -115,4 +115,64 @@ export async function singularValues(backend: ComputeBackend, data: Float32Array
   const job = await reduceGram(backend, gram, Math.min(rows, cols), 'float32', { signal: opts.signal });
   const ev = unscaleEigenvalues((await sharedEigenPool().solve(job)).ev, scale);
   return ev.map((x) => Math.sqrt(Math.max(0, x)));
+}
+
+/** Milliseconds per stage of one delta spectrum (accumulated by callers). */
+export interface SpectrumTimes {
+  gramMs: number;
+  panelMs: number;
+  updateMs: number;
+  chaseMs: number;
+  qlMs: number;
+  normsMs: number;
+}
+
+export function emptySpectrumTimes(): SpectrumTimes {
+  return { gramMs: 0, panelMs: 0, updateMs: 0, chaseMs: 0, qlMs: 0, normsMs: 0 };
+}
+
+/** One expert's delta: its Frobenius norm and the eigenvalues (descending, of the unscaled delta) of its Gram. */
+export interface DeltaSpectrum {
+  readonly deltaNorm: number;
+  readonly ev: Float64Array;
+}
+
+/** ||w - base||_F in float64. */
+export function deltaFrobenius(w: Float32Array, base: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < w.length; i++) {
+    const v = w[i]! - base[i]!;
+    s += v * v;
+  }
+  return Math.sqrt(s);
+}
+
+/**
+ * The delta spectrum of one expert with every stage on this thread: norm, scale (float32 only),
+ * Gram and stage one in ORT on `backend`, then the chase and the tridiagonal eigenvalues inline.
+ * What a spectrum-pool thread runs per expert (each thread owns a one-thread CPU backend).
+ */
+export async function deltaSpectrumHere(
+  backend: ComputeBackend,
+  w: Float32Array,
+  base: Float32Array,
+  rows: number,
+  cols: number,
+  opts: { type: ElemType; band?: number; times: SpectrumTimes },
+): Promise<DeltaSpectrum> {
+  const { type, times } = opts;
+  let t0 = performance.now();
+  const deltaNorm = deltaFrobenius(w, base);
+  const scale = type === 'float32' ? gramInputScale(deltaNorm) : 1;
+  times.normsMs += performance.now() - t0;
+  const toTensor = (x: Float32Array) => (type === 'float32' ? new ort.Tensor('float32', x, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(x), [rows, cols]));
+  t0 = performance.now();
+  const gram = await deltaGram(backend, toTensor(scaled(w, scale)), toTensor(scaled(base, scale)), rows, cols);
+  times.gramMs += performance.now() - t0;
+  const job = await reduceGram(backend, gram, Math.min(rows, cols), type, { band: opts.band, times });
+  const r = solveEigenJob(job);
+  times.chaseMs += r.chaseMs;
+  times.qlMs += r.qlMs;
+  if (!r.ev.every(Number.isFinite)) throw new Error('eigenvalues are not finite');
+  return { deltaNorm, ev: unscaleEigenvalues(r.ev, scale) };
 }

@@ -21,6 +21,7 @@ import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
 import type { EigenJob } from './eigen-job';
 import { deltaGram, gramInputScale, reduceGram, scaled, unscaleEigenvalues } from './gram-spectrum';
+import { sharedSpectrumPool, type SpectrumPool } from './spectrum-pool';
 import { rowGramGraph } from './graphs';
 import type { ElemType } from './onnx/graph';
 import type { ExecutionProvider } from '../report/schema';
@@ -74,6 +75,12 @@ export interface MetricsOptions {
   readonly timings?: MetricsTimings;
   /** Names the projection in solver errors (e.g. "layer 3 gate"); the expert index is added. */
   readonly label?: string;
+  /**
+   * Where the spectra run on the CPU provider: 'threads' (default) on the spectrum pool, one expert
+   * per core; 'here' on this thread with ORT's own threads and the chase on the eigen pool (the
+   * path the CUDA provider always takes, and the fallback when threads cannot start).
+   */
+  readonly spectraOn?: 'threads' | 'here';
 }
 
 /** One projection's experts as the two passes read them. */
@@ -287,6 +294,72 @@ function solverFailure(label: string | undefined, expert: number, e: unknown): u
  * outside float32's safe range for a Gram (gramInputScale), and its eigenvalues are scaled back.
  */
 async function deltaSpectra(backend: ComputeBackend, stream: ExpertStream, base: Float32Array, indices: readonly number[], opts: MetricsOptions): Promise<{ eig: Float64Array[]; deltaNorms: number[] }> {
+  const pool = backend.executionProvider === 'cpu' && opts.spectraOn !== 'here' ? await sharedSpectrumPool() : null;
+  return pool ? deltaSpectraOnPool(pool, stream, base, indices, opts) : deltaSpectraHere(backend, stream, base, indices, opts);
+}
+
+/** Pass two's reads: expert j, whole, checked against the stream's shape; the next read starts while the caller works. */
+function expertReader(stream: ExpertStream): (j: number) => Promise<Float32Array> {
+  return (j) => {
+    const p = stream.readExpert(j).then((w) => {
+      if (w.length !== stream.rows * stream.cols) throw new MoeInspectorError('layout', `expert ${j} decoded to ${w.length} values, expected ${stream.rows}x${stream.cols}`);
+      return w;
+    });
+    p.catch(() => undefined); // awaited by the caller; a read abandoned by a cancel must not surface as unhandled
+    return p;
+  };
+}
+
+/**
+ * Pass two on the spectrum pool: the base goes to every thread once, each expert is read here and
+ * solved whole on the next free thread. At most threads + 1 experts are in flight (memory), so a
+ * thread that finishes finds the next expert already read.
+ */
+async function deltaSpectraOnPool(pool: SpectrumPool, stream: ExpertStream, base: Float32Array, indices: readonly number[], opts: MetricsOptions): Promise<{ eig: Float64Array[]; deltaNorms: number[] }> {
+  const type = opts.precision ?? 'float32';
+  const timings = opts.timings;
+  const read = expertReader(stream);
+  const session = pool.withBase(base, stream.rows, stream.cols);
+  const eig: Float64Array[] = new Array(indices.length);
+  const deltaNorms: number[] = new Array(indices.length);
+  const inFlight = new Set<Promise<void>>();
+  let done = 0;
+  try {
+    let next = indices.length > 0 ? read(indices[0]!) : null;
+    for (let pos = 0; pos < indices.length; pos++) {
+      throwIfCancelled(opts.signal);
+      const j = indices[pos]!;
+      const t0 = performance.now();
+      const w = await next!;
+      if (timings) timings.readMs += performance.now() - t0;
+      next = pos + 1 < indices.length ? read(indices[pos + 1]!) : null;
+      while (inFlight.size > pool.threads) await Promise.race(inFlight);
+      throwIfCancelled(opts.signal);
+      const p = session.solve(w, type, opts.band).then(
+        (r) => {
+          eig[pos] = r.ev;
+          deltaNorms[pos] = r.deltaNorm;
+          if (timings) for (const k of ['gramMs', 'panelMs', 'updateMs', 'chaseMs', 'qlMs', 'normsMs'] as const) timings[k] += r.times[k];
+          opts.onProgress?.(++done, indices.length);
+        },
+        (e: unknown) => {
+          throw solverFailure(opts.label, j, e);
+        },
+      );
+      const tracked = p.finally(() => inFlight.delete(tracked));
+      tracked.catch(() => undefined); // the failure surfaces through the waits below
+      inFlight.add(tracked);
+    }
+    await Promise.all(inFlight);
+  } finally {
+    session.drop();
+  }
+  throwIfCancelled(opts.signal);
+  return { eig, deltaNorms };
+}
+
+/** Pass two on this thread: Gram and stage one in ORT here, the chase and the tridiagonal eigenvalues on the eigen pool. */
+async function deltaSpectraHere(backend: ComputeBackend, stream: ExpertStream, base: Float32Array, indices: readonly number[], opts: MetricsOptions): Promise<{ eig: Float64Array[]; deltaNorms: number[] }> {
   const { rows, cols } = stream;
   const k = Math.min(rows, cols);
   const type = opts.precision ?? 'float32';
@@ -298,14 +371,7 @@ async function deltaSpectra(backend: ComputeBackend, stream: ExpertStream, base:
   const deltaNorms: number[] = [];
   const waiting = new Set<Promise<unknown>>();
   let done = 0;
-  const read = (j: number): Promise<Float32Array> => {
-    const p = stream.readExpert(j).then((w) => {
-      if (w.length !== rows * cols) throw new MoeInspectorError('layout', `expert ${j} decoded to ${w.length} values, expected ${rows}x${cols}`);
-      return w;
-    });
-    p.catch(() => undefined); // awaited below; a read abandoned by a cancel must not surface as unhandled
-    return p;
-  };
+  const read = expertReader(stream);
   let next = indices.length > 0 ? read(indices[0]!) : null;
   for (let pos = 0; pos < indices.length; pos++) {
     throwIfCancelled(opts.signal);
