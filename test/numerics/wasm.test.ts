@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BandMatrix, bandToTridiagonal } from '../../src/engine/numerics/band-tridiagonal';
 import { jsPanelQR, panelQR } from '../../src/engine/numerics/band-reduction';
-import { wasmBandToTridiagonal, wasmPanelQR } from '../../src/engine/numerics/wasm-kernels';
+import { WasmAccumulator, wasmBandToTridiagonal, wasmPanelQR } from '../../src/engine/numerics/wasm-kernels';
 import { KERNELS_WASM_BASE64 } from '../../src/engine/numerics/wasm/kernels-binary';
 import { gaussian, maxAbsDiff } from './reference';
 
@@ -38,5 +38,25 @@ describe('WebAssembly SIMD kernels', function () {
       for (const key of ['v', 't', 'r'] as const) assert.ok(maxAbsDiff(w[key], js[key]) <= 1e-13 * Math.sqrt(rows), `${rows}x${b} ${key}: ${maxAbsDiff(w[key], js[key])}`);
       assert.equal(w.identity, js.identity);
     }
+  });
+
+  it('pass one accumulation in wasm: sums bit-identical to float64 JS sums in call order, sums of squares to 1e-15 relative (odd lengths, growing blocks)', () => {
+    const g = gaussian(77);
+    const n = 1000003;
+    const acc = new WasmAccumulator(n);
+    const ref = new Float64Array(n);
+    const extremes = [3e38, -3e38, 1e-45, -0, 65504];
+    for (const [offset, len] of [[0, 7], [5, 1000], [1000, 999_003], [0, n], [n - 3, 3]] as const) {
+      const x = Float32Array.from({ length: len }, (_, i) => (i < extremes.length ? extremes[i]! : g() * 10 ** ((i % 9) - 4)));
+      let sq = 0;
+      for (let i = 0; i < len; i++) {
+        ref[offset + i]! += x[i]!;
+        sq += x[i]! * x[i]!;
+      }
+      const got = acc.add(offset, x);
+      assert.ok(Math.abs(got - sq) <= 1e-15 * sq, `${offset}+${len}: ${got} vs ${sq}`);
+    }
+    assert.deepEqual(acc.sums(), ref);
+    assert.throws(() => acc.add(n - 1, new Float32Array(2)), RangeError);
   });
 });

@@ -22,6 +22,7 @@ import { sharedEigenPool } from './eigen-pool';
 import type { EigenJob } from './eigen-job';
 import { deltaGram, gramInputScale, reduceGram, scaled, unscaleEigenvalues } from './gram-spectrum';
 import { sharedSpectrumPool, type SpectrumPool } from './spectrum-pool';
+import { WasmAccumulator } from './wasm-kernels';
 import { rowGramGraph } from './graphs';
 import type { ElemType } from './onnx/graph';
 import type { ExecutionProvider } from '../report/schema';
@@ -200,7 +201,7 @@ export async function rawMoments(backend: ComputeBackend, stream: ExpertStream, 
   }
   const chunk = Math.max(1, Math.min(n, Math.floor(GRAM_CHUNK_BYTES / (4 * E))));
   const rowsPerBlock = Math.max(1, Math.min(rows, Math.floor((opts.blockBytes ?? DEFAULT_BLOCK_BYTES) / (4 * E * cols))));
-  const acc = new Float64Array(n);
+  const acc = WasmAccumulator.fits(n) ? new WasmAccumulator(n) : jsAccumulator(n);
   const norm2 = new Float64Array(E);
   const gram = new Float64Array(E * E);
   const x = new Float32Array(E * chunk);
@@ -226,13 +227,7 @@ export async function rawMoments(backend: ComputeBackend, stream: ExpertStream, 
     const off = r0 * cols;
     for (const [j, b] of blocks.entries()) {
       if (b.length !== len) throw new MoeInspectorError('layout', `expert ${j}: rows ${r0}..${r0 + count - 1} decoded to ${b.length} values, expected ${count}x${cols}`);
-      let s = norm2[j]!;
-      for (let i = 0; i < len; i++) {
-        const v = b[i]!;
-        acc[off + i]! += v;
-        s += v * v;
-      }
-      norm2[j] = s;
+      norm2[j]! += acc.add(off, b);
     }
     if (t) t.normsMs += performance.now() - t0;
     for (let pos = 0; pos < len; ) {
@@ -252,12 +247,30 @@ export async function rawMoments(backend: ComputeBackend, stream: ExpertStream, 
     for (let j = 0; j < E; j++) last.set(x.subarray(j * chunk, j * chunk + filled), j * filled);
     await addGram(last, filled);
   }
+  const sums = acc.sums();
   const mean = new Float32Array(n);
-  for (let i = 0; i < n; i++) mean[i] = acc[i]! / E;
+  for (let i = 0; i < n; i++) mean[i] = sums[i]! / E;
   return {
     base: transposed ? transpose(mean, rows, cols) : mean,
     expertNorms: Array.from(norm2, Math.sqrt),
     innerProducts: gram,
+  };
+}
+
+/** The JavaScript stand-in for WasmAccumulator (values past its 2^28 limit). */
+function jsAccumulator(n: number): Pick<WasmAccumulator, 'add' | 'sums'> {
+  const acc = new Float64Array(n);
+  return {
+    add: (offset, x) => {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i]!;
+        acc[offset + i]! += v;
+        s += v * v;
+      }
+      return s;
+    },
+    sums: () => acc,
   };
 }
 

@@ -192,3 +192,31 @@ export function panelQR(pc: usize, rows: i32, b: i32, tau: usize, t: usize, v: u
     }
   }
 }
+
+/**
+ * Pass one's accumulation of one block: acc[i] += x[i] (float32 widened exactly to float64),
+ * i < len, and the block's sum of squares in float64 (four partial sums, added at the end).
+ */
+export function accumulate(acc: usize, x: usize, len: i32): f64 {
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const v = v128.load(x + ((<usize>i) << 2));
+    const lo = f64x2.promote_low_f32x4(v);
+    const hi = f64x2.promote_low_f32x4(f32x4.shuffle(v, v, 2, 3, 0, 1));
+    const o = acc + ((<usize>i) << 3);
+    v128.store(o, f64x2.add(v128.load(o), lo));
+    v128.store(o + 16, f64x2.add(v128.load(o + 16), hi));
+    s0 = f64x2.add(s0, f64x2.mul(lo, lo));
+    s1 = f64x2.add(s1, f64x2.mul(hi, hi));
+  }
+  const s = f64x2.add(s0, s1);
+  let sum = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+  for (; i < len; i++) {
+    const v = <f64>load<f32>(x + ((<usize>i) << 2));
+    put(acc, i, at(acc, i) + v);
+    sum += v * v;
+  }
+  return sum;
+}
