@@ -10,6 +10,9 @@ every expert of gate/up/down, the same exact work as the project:
   effective ranks at 90/95/99% energy from the clipped eigenvalues (the project's definition).
 Prints one JSON line: seconds per stage, total, and the ranks per projection.
 Usage: python3 numpy_layer.py MODEL_DIR FAMILY LAYER   (FAMILY: gpt_oss | olmoe)
+       python3 numpy_layer.py MODEL_DIR FAMILY LAYER --float64 gate:9,up:29
+         the float64 reference ranks of the listed experts (base, delta and Gram in float64, LAPACK
+         dsyevd): the arbiter where the float32 pipelines disagree by one at a threshold.
 """
 import json
 import os
@@ -123,5 +126,32 @@ def main():
     print(json.dumps({'seconds': total, 'stages': stages, 'ranks': ranks, 'numpy': np.__version__, 'scipy': scipy.__version__}))
 
 
+def float64_ranks(model_dir, family, layer, wanted):
+    t = tensors(model_dir)
+    if family == 'olmoe':
+        num_experts = len({k for k in t if k.startswith(f'model.layers.{layer}.mlp.experts.') and k.endswith('.gate_proj.weight')})
+    else:
+        num_experts = t[f'model.layers.{layer}.mlp.experts.down_proj_blocks'][2][0]
+    out = {}
+    for proj in sorted({p for p, _ in wanted}):
+        experts = [e for p, e in wanted if p == proj]
+        w = experts_of(t, family, layer, proj, num_experts)
+        base = np.zeros(w[0].shape, dtype=np.float64)
+        for x in w:
+            base += x
+        base /= num_experts
+        out[proj] = {}
+        for j in experts:
+            d = w[j].astype(np.float64) - base
+            g = d @ d.T if d.shape[0] <= d.shape[1] else d.T @ d
+            ev = np.linalg.eigvalsh(g)[::-1]
+            out[proj][str(j)] = {th: effective_rank(ev, float(th)) for th in THRESHOLDS}
+    print(json.dumps(out))
+
+
 if __name__ == '__main__':
-    main()
+    if '--float64' in sys.argv:
+        pairs = [x.split(':') for x in sys.argv[sys.argv.index('--float64') + 1].split(',')]
+        float64_ranks(sys.argv[1], sys.argv[2], int(sys.argv[3]), [(p, int(e)) for p, e in pairs])
+    else:
+        main()

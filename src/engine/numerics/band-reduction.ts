@@ -7,7 +7,7 @@
 import { ort, type ComputeBackend } from './backend';
 import { throwIfCancelled } from './cancel';
 import { BandMatrix } from './band-tridiagonal';
-import { bandStepGraph, deferredApplyGraph, deferredPanelGraph } from './graphs';
+import { APPLY_BLOCKS, bandStepGraph, deferredApplyGraph, deferredPanelGraph, gramBlockSizes } from './graphs';
 import { reflect } from './householder';
 import { wasmPanelQR } from './wasm-kernels';
 import type { ElemType } from './onnx/graph';
@@ -223,14 +223,16 @@ const int64 = (...x: number[]) => new ort.Tensor('int64', BigInt64Array.from(x, 
  * deferred: each panel costs one ORT call that reads a0 once and returns narrow outputs (its W and
  * the next panel's updated columns, graphs.ts deferredPanelGraph); the group's rank-2K update is
  * applied once at the end. Returns the trailing matrix [P - K, P - K] for what follows.
+ * L = [Vacc Wacc] and R = [Wacc Vacc] ([P, 2K]) are filled here, panel by panel.
  */
 async function deferredGroup(backend: ComputeBackend, type: ElemType, b: number, group: number, a0: Real, P: number, o: number, band: BandMatrix, opts: { times?: ReductionTimes; signal?: AbortSignal }): Promise<Real> {
   const { times, signal } = opts;
   const K = group * b;
+  const K2 = 2 * K;
   const alloc = (len: number): Real => (type === 'float32' ? new Float32Array(len) : new Float64Array(len));
   const asTensor = (x: Real, dims: number[]) => (x instanceof Float32Array ? new ort.Tensor('float32', x, dims) : new ort.Tensor('float64', x, dims));
-  const vacc = alloc(P * K);
-  const wacc = alloc(P * K);
+  const lacc = alloc(P * K2);
+  const racc = alloc(P * K2);
   const vi = alloc(P * b);
   const A = asTensor(a0, [P, P]);
   const graph = deferredPanelGraph(type, b);
@@ -244,26 +246,43 @@ async function deferredGroup(backend: ComputeBackend, type: ElemType, b: number,
     const qr = panelQR(cols.subarray((c + b) * b), q, b);
     storePanelR(band, qr, b, o + c);
     vi.fill(0);
-    for (let r = 0; r < q; r++) for (let j = 0; j < b; j++) vi[(c + b + r) * b + j] = qr.v[r * b + j]!;
+    vi.set(qr.v.subarray(0, q * b), (c + b) * b);
     if (times) times.panelMs += performance.now() - t0;
     t0 = performance.now();
-    const out = await backend.run(graph, { A, Vacc: asTensor(vacc, [P, K]), Wacc: asTensor(wacc, [P, K]), Vi: asTensor(vi, [P, b]), Ti: tensor(type, qr.t, [b, b]), s: int64(c + b), e: int64(c + 2 * b) });
+    const out = await backend.run(graph, { A, L: asTensor(lacc, [P, K2]), R: asTensor(racc, [P, K2]), Vi: asTensor(vi, [P, b]), Ti: tensor(type, qr.t, [b, b]), s: int64(c + b), e: int64(c + 2 * b) });
     const wi = out['Wi']!.data as Real;
     // Rows above the panel's reflectors never matter (only the trailing block is kept): zero, not garbage.
-    for (let r = c + b; r < P; r++) for (let j = 0; j < b; j++) {
-      vacc[r * K + c + j] = vi[r * b + j]!;
-      wacc[r * K + c + j] = wi[r * b + j]!;
+    for (let r = c + b; r < P; r++) {
+      const row = r * K2;
+      for (let j = 0; j < b; j++) {
+        const v = vi[r * b + j]!;
+        const w = wi[r * b + j]!;
+        lacc[row + c + j] = v;
+        lacc[row + K + c + j] = w;
+        racc[row + c + j] = w;
+        racc[row + K + c + j] = v;
+      }
     }
     cols = out['C']!.data as Real;
     if (times) times.updateMs += performance.now() - t0;
   }
   const t0 = performance.now();
-  const out = await backend.run(deferredApplyGraph(type), { A, Vacc: asTensor(vacc, [P, K]), Wacc: asTensor(wacc, [P, K]), k1: int64(K), k2: int64(K, K) });
+  const feeds: Record<string, ort.Tensor> = { A, L: asTensor(lacc, [P, K2]), R: asTensor(racc, [P, K2]) };
+  applyBounds(K, P).forEach((x, i) => (feeds[`at${i}`] = int64(x)));
+  const out = await backend.run(deferredApplyGraph(type), feeds);
   if (times) {
     times.updateMs += performance.now() - t0;
     times.applyMs = (times.applyMs ?? 0) + performance.now() - t0;
   }
   return out['trail']!.data as Real;
+}
+
+/** Boundaries of the apply's row blocks in A0: k, then near-equal parts of P - k (multiples of 16 where possible), P. */
+function applyBounds(k: number, P: number): number[] {
+  const sizes = gramBlockSizes(P - k, APPLY_BLOCKS);
+  const out = [k];
+  for (const s of sizes) out.push(out[out.length - 1]! + s);
+  return out;
 }
 
 async function runStep(backend: ComputeBackend, graph: ReturnType<typeof bandStepGraph>, type: ElemType, trail: Real, q: number, qr: PanelQR): Promise<{ diag: Real; panel: Real; trail: Real }> {

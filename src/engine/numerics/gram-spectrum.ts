@@ -122,6 +122,7 @@ export interface SpectrumTimes {
   gramMs: number;
   panelMs: number;
   updateMs: number;
+  applyMs?: number;
   chaseMs: number;
   qlMs: number;
   normsMs: number;

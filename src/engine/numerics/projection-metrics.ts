@@ -58,6 +58,8 @@ export interface MetricsTimings {
   cosineMs: number; // pass one: the E x E inner products in ORT
   normsMs: number; // pass one: base and norm accumulation in JS; pass two: delta norms
   readMs: number; // waiting for reads and decoding (pass one; pass two's reads overlap the previous expert's reduction, only the wait counts)
+  applyMs?: number; // stage one: the part of updateMs in deferred group applies
+  deltaNormsMs?: number; // pass two: the delta norms (on the spectrum threads)
 }
 
 export function emptyTimings(): MetricsTimings {
@@ -352,7 +354,11 @@ async function deltaSpectraOnPool(pool: SpectrumPool, stream: ExpertStream, base
         (r) => {
           eig[pos] = r.ev;
           deltaNorms[pos] = r.deltaNorm;
-          if (timings) for (const k of ['gramMs', 'panelMs', 'updateMs', 'chaseMs', 'qlMs', 'normsMs'] as const) timings[k] += r.times[k];
+          if (timings) {
+            for (const k of ['gramMs', 'panelMs', 'updateMs', 'chaseMs', 'qlMs'] as const) timings[k] += r.times[k];
+            timings.applyMs = (timings.applyMs ?? 0) + (r.times.applyMs ?? 0);
+            timings.deltaNormsMs = (timings.deltaNormsMs ?? 0) + r.times.normsMs;
+          }
           opts.onProgress?.(++done, indices.length);
         },
         (e: unknown) => {
