@@ -153,17 +153,6 @@ export function singularValueFloor(sigmaMax: number, inner: number, precision: E
   return sigmaMax * Math.sqrt(eps * Math.sqrt(inner));
 }
 
-/** The power-of-two Gram scale for [E, c] chunk rows: that of the largest row norm in the chunk. */
-function chunkScale(view: Float32Array, E: number, c: number): number {
-  let max = 0;
-  for (let j = 0; j < E; j++) {
-    let s = 0;
-    for (let i = j * c; i < (j + 1) * c; i++) s += view[i]! * view[i]!;
-    if (s > max) max = s;
-  }
-  return gramInputScale(Math.sqrt(max));
-}
-
 /** Pass one's results: the mean expert ([out, in]), every expert's Frobenius norm, and <W_i, W_j> for all pairs. */
 export interface RawMoments {
   readonly base: Float32Array;
@@ -207,12 +196,14 @@ export async function rawMoments(backend: ComputeBackend, stream: ExpertStream, 
   const norm2 = new Float64Array(E);
   const gram = new Float64Array(E * E);
   const x = new Float32Array(E * chunk);
+  const chunkSq = new Float64Array(E); // each expert's sum of squares inside the chunk being filled
   let filled = 0;
   const addGram = async (view: Float32Array, c: number): Promise<void> => {
     const t0 = performance.now();
     // One power-of-two scale for every expert of this chunk (cosines are scale-free; the norms are not
     // known before pass one ends, so the scale is the chunk's): keeps the float32 products finite and normal.
-    const scale = chunkScale(view, E, c);
+    const scale = gramInputScale(Math.sqrt(Math.max(...chunkSq)));
+    chunkSq.fill(0);
     const out = await backend.run(rowGramGraph('float32'), { X: new ort.Tensor('float32', scaled(view, scale), [E, c]) });
     const g = out['G']!.data as Float32Array;
     for (let i = 0; i < E * E; i++) gram[i]! += g[i]! / (scale * scale);
@@ -225,16 +216,23 @@ export async function rawMoments(backend: ComputeBackend, stream: ExpertStream, 
     let t0 = performance.now();
     const blocks = await Promise.all(Array.from({ length: E }, (_, j) => stream.blocks.read(j, r0, count)));
     if (t) t.readMs += performance.now() - t0;
-    t0 = performance.now();
-    const off = r0 * cols;
     for (const [j, b] of blocks.entries()) {
       if (b.length !== len) throw new MoeInspectorError('layout', `expert ${j}: rows ${r0}..${r0 + count - 1} decoded to ${b.length} values, expected ${count}x${cols}`);
-      norm2[j]! += acc.add(off, b);
     }
-    if (t) t.normsMs += performance.now() - t0;
+    const off = r0 * cols;
+    // The block in segments that end where an inner-product chunk fills: each segment's sums of
+    // squares (from the accumulation) add up to the expert's norm and to the chunk's row norms.
     for (let pos = 0; pos < len; ) {
       const take = Math.min(chunk - filled, len - pos);
-      for (let j = 0; j < E; j++) x.set(blocks[j]!.subarray(pos, pos + take), j * chunk + filled);
+      t0 = performance.now();
+      for (let j = 0; j < E; j++) {
+        const segment = blocks[j]!.subarray(pos, pos + take);
+        const sq = acc.add(off + pos, segment);
+        norm2[j]! += sq;
+        chunkSq[j]! += sq;
+        x.set(segment, j * chunk + filled);
+      }
+      if (t) t.normsMs += performance.now() - t0;
       filled += take;
       pos += take;
       if (filled === chunk) {
