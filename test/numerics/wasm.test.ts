@@ -2,14 +2,15 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BandMatrix, bandToTridiagonal } from '../../src/engine/numerics/band-tridiagonal';
 import { jsPanelQR, panelQR } from '../../src/engine/numerics/band-reduction';
-import { WasmAccumulator, wasmBandToTridiagonal, wasmPanelQR } from '../../src/engine/numerics/wasm-kernels';
-import { KERNELS_WASM_BASE64 } from '../../src/engine/numerics/wasm/kernels-binary';
+import { WasmAccumulator, wasmBandToTridiagonal, wasmCountNonFinite, wasmPanelQR } from '../../src/engine/kernels/wasm-kernels';
+import { countNonFiniteJs } from '../../src/engine/formats/finite';
+import { KERNELS_WASM_BASE64 } from '../../src/engine/kernels/wasm/kernels-binary';
 import { gaussian, maxAbsDiff } from './reference';
 
 describe('WebAssembly SIMD kernels', function () {
   it('the committed binary is exactly what the npm-installed AssemblyScript compiler builds from kernels.as.ts (byte for byte)', async function () {
     this.timeout(120_000);
-    const { compileKernels, binaryModuleText, BINARY_MODULE } = await import('../../src/engine/numerics/wasm/build-wasm.mjs');
+    const { compileKernels, binaryModuleText, BINARY_MODULE } = await import('../../src/engine/kernels/wasm/build-wasm.mjs');
     const built: Buffer = await compileKernels();
     assert.ok(built.equals(Buffer.from(KERNELS_WASM_BASE64, 'base64')), 'kernels-binary.ts is stale: run npm run build:wasm');
     assert.equal(readFileSync(BINARY_MODULE, 'utf8'), binaryModuleText(built));
@@ -58,5 +59,16 @@ describe('WebAssembly SIMD kernels', function () {
     }
     assert.deepEqual(acc.sums(), ref);
     assert.throws(() => acc.add(n - 1, new Float32Array(2)), RangeError);
+  });
+
+  it('non-finite scan in wasm counts exactly what the JS reference counts (NaN payloads, +-Inf, max finite, subnormals, -0; odd lengths; several chunks)', () => {
+    const bits = new Uint32Array([0x7fc00000, 0xffc00001, 0x7f800001, 0x7f800000, 0xff800000, 0x7f7fffff, 0xff7fffff, 0x00000001, 0x80000000, 0x00800000, 0x7fffffff]);
+    const specials = new Float32Array(bits.buffer);
+    const g = gaussian(3);
+    for (const len of [0, 1, 3, 4, 5, 1000, (1 << 20) + 7, 3 * (1 << 20) + 1]) {
+      const x = Float32Array.from({ length: len }, (_, i) => (i % 997 === 5 ? specials[i % specials.length]! : g()));
+      assert.equal(wasmCountNonFinite(x), countNonFiniteJs(x), `length ${len}`);
+    }
+    assert.equal(wasmCountNonFinite(specials), 6);
   });
 });

@@ -9,7 +9,7 @@ import { throwIfCancelled } from './cancel';
 import { BandMatrix } from './band-tridiagonal';
 import { APPLY_BLOCKS, bandStepGraph, deferredApplyGraph, deferredPanelGraph, gramBlockSizes } from './graphs';
 import { reflect } from './householder';
-import { wasmPanelQR } from './wasm-kernels';
+import { wasmPanelQR } from '../kernels/wasm-kernels';
 import type { ElemType } from './onnx/graph';
 
 type Real = Float32Array | Float64Array;

@@ -1,7 +1,7 @@
 /** The JS part of one symmetric eigenvalue problem, as a plain message a worker thread can take. */
 import { symmetricEigenvalues } from './symmetric-eigen';
 import { tridiagonalEigenvalues } from './tridiagonal-eigen';
-import { wasmBandToTridiagonal } from './wasm-kernels';
+import { wasmBandToTridiagonal } from '../kernels/wasm-kernels';
 
 export type EigenJob =
   /** A dense symmetric matrix (lower triangle read), small enough for the one-stage solver. */

@@ -22,7 +22,7 @@ import { sharedEigenPool } from './eigen-pool';
 import type { EigenJob } from './eigen-job';
 import { deltaGram, gramInputScale, reduceGram, scaled, unscaleEigenvalues } from './gram-spectrum';
 import { sharedSpectrumPool, type SpectrumPool } from './spectrum-pool';
-import { WasmAccumulator } from './wasm-kernels';
+import { WasmAccumulator } from '../kernels/wasm-kernels';
 import { rowGramGraph } from './graphs';
 import type { ElemType } from './onnx/graph';
 import type { ExecutionProvider } from '../report/schema';

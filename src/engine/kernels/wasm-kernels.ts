@@ -11,6 +11,7 @@ interface Exports {
   chase(a: number, n: number, b: number, v: number, w: number): void;
   panelQR(pc: number, rows: number, b: number, tau: number, t: number, v: number): void;
   accumulate(acc: number, x: number, len: number): number;
+  countNonFinite(x: number, len: number): number;
 }
 
 let compiled: WebAssembly.Module | null = null;
@@ -105,4 +106,20 @@ export class WasmAccumulator {
   sums(): Float64Array {
     return new Float64Array(this.k.memory.buffer.slice(this.accAt, this.accAt + 8 * this.n));
   }
+}
+
+/** Values per countNonFinite call: the module's memory grows by at most this many floats. */
+const SCAN_CHUNK = 1 << 20;
+
+/** NaN and +-Inf values in `data`, counted in wasm SIMD (exponent bits all ones), a chunk at a time. */
+export function wasmCountNonFinite(data: Float32Array): number {
+  const k = instance();
+  const at = reserve(k, 4 * Math.min(SCAN_CHUNK, data.length));
+  let n = 0;
+  for (let i = 0; i < data.length; i += SCAN_CHUNK) {
+    const part = data.subarray(i, i + SCAN_CHUNK);
+    new Float32Array(k.memory.buffer, at, part.length).set(part);
+    n += k.countNonFinite(at, part.length);
+  }
+  return n;
 }

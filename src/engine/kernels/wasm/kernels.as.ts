@@ -1,5 +1,6 @@
 /**
- * WebAssembly SIMD kernels of the symmetric eigen-solver (AssemblyScript; built by
+ * WebAssembly SIMD kernels of the symmetric eigen-solver, plus pass one's float64 accumulation and
+ * the non-finite scan of decoded weights (AssemblyScript; built by
  * `npm run build:wasm` into kernels-binary.ts). Same algorithms and storage as the JavaScript
  * references they replace (band-tridiagonal.ts, band-reduction.ts): only the inner loops differ,
  * two float64 lanes at a time. Memory is laid out by the caller (wasm-kernels.ts): every argument
@@ -219,4 +220,18 @@ export function accumulate(acc: usize, x: usize, len: i32): f64 {
     sum += v * v;
   }
   return sum;
+}
+
+/** How many of the len float32 values at x are NaN or +-Inf (exponent bits all ones). */
+export function countNonFinite(x: usize, len: i32): i32 {
+  const exp = i32x4.splat(0x7f800000);
+  let hits = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const v = v128.and(v128.load(x + ((<usize>i) << 2)), exp);
+    hits = i32x4.sub(hits, i32x4.eq(v, exp)); // eq lanes are -1
+  }
+  let n = i32x4.extract_lane(hits, 0) + i32x4.extract_lane(hits, 1) + i32x4.extract_lane(hits, 2) + i32x4.extract_lane(hits, 3);
+  for (; i < len; i++) if ((load<i32>(x + ((<usize>i) << 2)) & 0x7f800000) == 0x7f800000) n++;
+  return n;
 }
