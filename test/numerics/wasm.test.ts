@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BandMatrix, bandToTridiagonal } from '../../src/engine/numerics/band-tridiagonal';
 import { jsPanelQR, panelQR } from '../../src/engine/numerics/band-reduction';
-import { WasmAccumulator, wasmBandToTridiagonal, wasmCountNonFinite, wasmPanelQR } from '../../src/engine/kernels/wasm-kernels';
+import { WasmAccumulator, wasmBandToTridiagonal, wasmCountNonFinite, wasmDeltaSquares, wasmPanelQR } from '../../src/engine/kernels/wasm-kernels';
 import { countNonFiniteJs } from '../../src/engine/formats/finite';
 import { KERNELS_WASM_BASE64 } from '../../src/engine/kernels/wasm/kernels-binary';
 import { gaussian, maxAbsDiff } from './reference';
@@ -70,5 +70,18 @@ describe('WebAssembly SIMD kernels', function () {
       assert.equal(wasmCountNonFinite(x), countNonFiniteJs(x), `length ${len}`);
     }
     assert.equal(wasmCountNonFinite(specials), 6);
+  });
+
+  it('delta sum of squares in wasm equals the float64 JS sum to 1e-14 relative (odd lengths, several chunks, values 1e-30..1e30)', () => {
+    const g = gaussian(9);
+    for (const len of [1, 3, 4, 1001, (1 << 20) + 3, 2 * (1 << 20) + 5]) {
+      const w = Float32Array.from({ length: len }, (_, i) => g() * 10 ** ((i % 7) * 10 - 30));
+      const b = Float32Array.from({ length: len }, (_, i) => (i % 3 === 0 ? w[i]! : g() * 10 ** ((i % 7) * 10 - 30)));
+      let ref = 0;
+      for (let i = 0; i < len; i++) ref += (w[i]! - b[i]!) ** 2;
+      const got = wasmDeltaSquares(w, b);
+      assert.ok(Math.abs(got - ref) <= 1e-14 * ref, `length ${len}: ${got} vs ${ref}`);
+    }
+    assert.throws(() => wasmDeltaSquares(new Float32Array(2), new Float32Array(3)), RangeError);
   });
 });

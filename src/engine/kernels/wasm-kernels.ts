@@ -12,6 +12,7 @@ interface Exports {
   panelQR(pc: number, rows: number, b: number, tau: number, t: number, v: number): void;
   accumulate(acc: number, x: number, len: number): number;
   countNonFinite(x: number, len: number): number;
+  deltaSquares(w: number, b: number, len: number): number;
 }
 
 let compiled: WebAssembly.Module | null = null;
@@ -122,4 +123,20 @@ export function wasmCountNonFinite(data: Float32Array): number {
     n += k.countNonFinite(at, part.length);
   }
   return n;
+}
+
+/** ||w - b||^2 in float64 (differences of the float32 values taken exactly in float64), in wasm SIMD a chunk at a time. */
+export function wasmDeltaSquares(w: Float32Array, b: Float32Array): number {
+  if (w.length !== b.length) throw new RangeError(`lengths ${w.length} and ${b.length} differ`);
+  const k = instance();
+  const chunk = Math.min(SCAN_CHUNK, w.length);
+  const at = reserve(k, 8 * chunk);
+  let s = 0;
+  for (let i = 0; i < w.length; i += SCAN_CHUNK) {
+    const x = w.subarray(i, i + SCAN_CHUNK);
+    new Float32Array(k.memory.buffer, at, x.length).set(x);
+    new Float32Array(k.memory.buffer, at + 4 * chunk, x.length).set(b.subarray(i, i + SCAN_CHUNK));
+    s += k.deltaSquares(at, at + 4 * chunk, x.length);
+  }
+  return s;
 }

