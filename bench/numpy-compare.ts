@@ -142,7 +142,7 @@ export async function compareWithNumpy(name: string, dir: string, family: string
       `  ranks at 90/95/99%: ${adjudicate(dir, family, mismatches)}\n` +
       `  flop floor: ${(ours[0]!.flops / 1e12).toFixed(2)} TFLOP at the measured ORT f32 GEMM rate ${rate.toFixed(0)} GFLOP/s = ${floorS.toFixed(1)} s; ` +
       `project reaches ${((100 * floorS) / Math.min(...p)).toFixed(0)}% of it, numpy ${((100 * floorS) / Math.min(...q)).toFixed(0)}%\n` +
-      `  project stages (fastest run, s): pass one (main thread): reading ${best.readingSeconds.toFixed(1)}, cosine ${s(t.cosineMs)}, base and norms ${s(t.normsMs)}; ` +
+      `  project stages (fastest run, s): main thread: reading and decoding ${s(t.readMs)} (pass two: only the waits), cosine ${s(t.cosineMs)}, base and norms ${s(t.normsMs)}; ` +
       `pass two (CPU seconds summed over ${spectrumThreadPlan().threads} spectrum threads): Gram ${s(t.gramMs)}, stage-one panels ${s(t.panelMs)}, ` +
       `stage-one ORT updates ${s(t.updateMs)} (of which group applies ${s(t.applyMs ?? 0)}), chase ${s(t.chaseMs)}, tridiagonal ${s(t.qlMs)}, delta norms ${s(t.deltaNormsMs ?? 0)}\n` +
       `  numpy stages (fastest run, s): ${Object.entries(np.stages).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}\n`,
