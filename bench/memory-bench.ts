@@ -100,6 +100,7 @@ async function benchAnalyze(name: string, experts: number | null, sample: number
   const shape = withExperts(SHAPES[name]!, experts);
   const dir = ensureModel(name, experts);
   const out = join(CACHE, `${name}-report.json`);
+  rmSync(out, { force: true }); // an interrupted bench leaves its unfinished report; the CLI would refuse to overwrite it
   const r = await runMeasured(process.execPath, [CLI, 'analyze', '-m', dir, ...(sample ? ['--sample-experts', String(sample)] : []), '-o', out], cliEnv());
   if (r.code !== 0) throw new Error(`analyze of ${dir} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   const report = JSON.parse(readFileSync(out, 'utf8')) as AnalysisReport;
