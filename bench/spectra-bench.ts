@@ -1,7 +1,9 @@
 /**
  * Times the whole spectral analysis of one MoE layer (all experts, gate/up/down) on synthetic
  * matrices of real shapes, and says where the time goes.
- *   npm run bench:spectra -- [--shape gpt-oss|olmoe|all] [--kind native|upcycled|all] [--device auto|cpu|cuda]
+ *   npm run bench:spectra -- [--shape gpt-oss|olmoe|all] [--kind native|upcycled|all] [--device auto|cpu|cuda] [--on threads|here]
+ *   --on: where the spectra run on the CPU provider: the spectrum threads (default) or the main
+ *   thread with the eigen thread (the CUDA provider's path)
  * Run the bundle, not the sources through tsx: under tsx the eigen worker thread loads through the
  * TypeScript loader's hooks thread, and ORT calls on the main thread then measured 5-6x slower
  * (a 2880 Gram: 1.4 s instead of 0.25 s) while the worker chased.
@@ -103,7 +105,7 @@ async function benchLayer(backend: ComputeBackend, shape: Shape, kind: string): 
     const experts = await makeExperts(backend, kind, shape.experts, proj.rows, proj.cols, 100 * p + 1);
     generateMs += performance.now() - t0;
     t0 = performance.now();
-    const m = await projectionMetrics(backend, experts, { timings });
+    const m = await projectionMetrics(backend, experts, { timings, spectraOn: arg('on', 'threads') === 'here' ? 'here' : 'threads' });
     analysisMs += performance.now() - t0;
     const k95 = m.effectiveRank['0.95'];
     ranks.push(`${proj.name}: k95 ${Math.min(...k95)}..${Math.max(...k95)} of ${m.maxRank}, cos mean ${m.cosine.mean.toFixed(3)}`);
@@ -112,8 +114,10 @@ async function benchLayer(backend: ComputeBackend, shape: Shape, kind: string): 
   console.log(`\n${shape.name}, ${kind}-like, provider ${backend.executionProvider}`);
   console.log(`  analysis wall time   ${fmt(analysisMs)}   (target <= ${shape.targetS} s)   [generation ${fmt(generateMs)}, not counted]`);
   console.log(`  peak RSS so far      ${rssGiB.toFixed(2)} GiB (target < 3 GiB)`);
-  console.log(`  main thread: Gram ${fmt(timings.gramMs)}, stage-1 panels (JS) ${fmt(timings.panelMs)}, stage-1 updates (ORT) ${fmt(timings.updateMs)}, cosine ${fmt(timings.cosineMs)}, norms/base ${fmt(timings.normsMs)}`);
-  console.log(`  worker thread (overlaps the main thread): bulge chasing ${fmt(timings.chaseMs)}, tridiagonal QL ${fmt(timings.qlMs)}`);
+  const where = backend.executionProvider === 'cpu' && arg('on', 'threads') !== 'here' ? 'CPU time summed over the spectrum threads' : 'main thread';
+  console.log(`  pass one (main thread): cosine ${fmt(timings.cosineMs)}, base and norms ${fmt(timings.normsMs)}`);
+  console.log(`  pass two (${where}): Gram ${fmt(timings.gramMs)}, stage-1 panels ${fmt(timings.panelMs)}, stage-1 ORT calls ${fmt(timings.updateMs)} (group applies ${fmt(timings.applyMs ?? 0)}), delta norms ${fmt(timings.deltaNormsMs ?? 0)}`);
+  console.log(`  chase and eigenvalues (${where === 'main thread' ? 'eigen thread, overlapping' : 'same threads'}): bulge chasing ${fmt(timings.chaseMs)}, tridiagonal ${fmt(timings.qlMs)}`);
   for (const r of ranks) console.log(`  ${r}`);
 }
 
