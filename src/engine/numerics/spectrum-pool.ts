@@ -24,7 +24,8 @@ export interface SolvedSpectrum extends DeltaSpectrum {
 interface Job {
   readonly id: number;
   readonly baseId: number;
-  readonly w: Float32Array;
+  /** Dropped once posted (the thread has its copy): a running job does not hold a second one here. */
+  w: Float32Array | null;
   readonly type: ElemType;
   readonly band?: number;
   readonly resolve: (r: SolvedSpectrum) => void;
@@ -111,8 +112,9 @@ export class SpectrumPool {
       const job = this.queue.shift()!;
       this.running.set(worker, job);
       worker.ref(); // busy: keep the process alive until the answer arrives
-      const m: ToSpectrumThread = { kind: 'solve', id: job.id, baseId: job.baseId, w: job.w, type: job.type, band: job.band };
+      const m: ToSpectrumThread = { kind: 'solve', id: job.id, baseId: job.baseId, w: job.w!, type: job.type, band: job.band };
       worker.postMessage(m); // structured clone: the caller's array stays whole
+      job.w = null;
     }
   }
 
