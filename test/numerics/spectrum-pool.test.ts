@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createComputeBackend, type ComputeBackend } from '../../src/engine/numerics/backend';
 import { projectionMetrics } from '../../src/engine/numerics/projection-metrics';
-import { sharedSpectrumPool, spectrumThreadPlan } from '../../src/engine/numerics/spectrum-pool';
+import { sharedSpectrumPool, spectrumThreadPlan, threadsFit, THREADS_MEMORY_BUDGET, threadWorkingSet } from '../../src/engine/numerics/spectrum-pool';
 import { sharedEigenPool } from '../../src/engine/numerics/eigen-pool';
 import { isMoeInspectorError } from '../../src/engine/errors';
 import type { ExpertMatrix } from '../../src/engine/layouts/types';
@@ -41,6 +41,14 @@ describe('spectrum pool: whole delta spectra on worker threads', function () {
     assert.deepEqual(spectrumThreadPlan(2), { threads: 2, ortThreads: 1 });
     assert.deepEqual(spectrumThreadPlan(16), { threads: 8, ortThreads: 2 });
     assert.deepEqual(spectrumThreadPlan(20), { threads: 8, ortThreads: 2 });
+  });
+
+  it('threads run only where their copies fit the budget: GPT-OSS- and OLMoE-shaped on 2 threads, DeepSeek-V3-shaped not', () => {
+    assert.ok(threadsFit(2880, 2880, 2));
+    assert.ok(threadsFit(1024, 2048, 2));
+    assert.ok(!threadsFit(2048, 7168, 2));
+    assert.equal(threadWorkingSet(2048, 7168), 6 * 4 * 2048 * 7168 + 3 * 4 * 2048 * 2048);
+    assert.ok(2 * threadWorkingSet(2880, 2880) <= THREADS_MEMORY_BUDGET);
   });
 
   it('threads and this thread agree with a float64 Jacobi reference on constructed spectra (ranks exact; values 2e-4 sigma_max; delta norms 1e-6)', async () => {

@@ -52,6 +52,7 @@ class OrtBackend implements ComputeBackend {
   constructor(
     readonly executionProvider: ExecutionProvider,
     private readonly threads: number = availableParallelism(),
+    private readonly arena = true,
   ) {}
 
   get cachedSessions(): number {
@@ -65,6 +66,8 @@ class OrtBackend implements ComputeBackend {
         executionProviders: [this.executionProvider],
         intraOpNumThreads: this.threads,
         graphOptimizationLevel: 'all',
+        // Spectrum threads free their tensors at once instead of keeping a growing arena each.
+        ...(this.arena ? {} : { enableCpuMemArena: false }),
         // Our graphs are few large GEMMs; idle intra-op threads spinning between them only steal
         // the core the eigen worker thread needs (2-core machines).
         extra: { session: { intra_op: { allow_spinning: process.env['MOE_ORT_SPIN'] === '1' ? '1' : '0' } } },
@@ -87,8 +90,8 @@ class OrtBackend implements ComputeBackend {
   }
 }
 
-async function probe(ep: ExecutionProvider, threads?: number): Promise<OrtBackend> {
-  const b = new OrtBackend(ep, threads);
+async function probe(ep: ExecutionProvider, threads?: number, arena = true): Promise<OrtBackend> {
+  const b = new OrtBackend(ep, threads, arena);
   await b.run(PROBE, { x: new ort.Tensor('float32', Float32Array.of(1), [1]) });
   return b;
 }
@@ -99,7 +102,7 @@ async function probe(ep: ExecutionProvider, threads?: number): Promise<OrtBacken
  * GEMMs being split across cores.
  */
 export async function createCpuBackend(threads: number): Promise<ComputeBackend> {
-  return probe('cpu', threads);
+  return probe('cpu', threads, false);
 }
 
 export async function createComputeBackend(device: DeviceRequest): Promise<ComputeBackend> {

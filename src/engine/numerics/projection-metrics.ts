@@ -21,7 +21,7 @@ import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
 import type { EigenJob } from './eigen-job';
 import { deltaGram, gramInputScale, reduceGram, scaled, unscaleEigenvalues } from './gram-spectrum';
-import { sharedSpectrumPool, type SpectrumPool } from './spectrum-pool';
+import { sharedSpectrumPool, spectrumThreadPlan, threadsFit, type SpectrumPool } from './spectrum-pool';
 import { WasmAccumulator } from '../kernels/wasm-kernels';
 import { rowGramGraph } from './graphs';
 import type { ElemType } from './onnx/graph';
@@ -79,9 +79,10 @@ export interface MetricsOptions {
   /** Names the projection in solver errors (e.g. "layer 3 gate"); the expert index is added. */
   readonly label?: string;
   /**
-   * Where the spectra run on the CPU provider: 'threads' (default) on the spectrum pool, one expert
-   * per core; 'here' on this thread with ORT's own threads and the chase on the eigen pool (the
-   * path the CUDA provider always takes, and the fallback when threads cannot start).
+   * Where the spectra run on the CPU provider: by default on the spectrum pool, one expert per
+   * core, when the threads' copies fit THREADS_MEMORY_BUDGET, else here; 'threads' forces the pool,
+   * 'here' this thread with ORT's own threads and the chase on the eigen pool (the path the CUDA
+   * provider always takes, and the fallback when threads cannot start).
    */
   readonly spectraOn?: 'threads' | 'here';
 }
@@ -307,7 +308,10 @@ function solverFailure(label: string | undefined, expert: number, e: unknown): u
  * outside float32's safe range for a Gram (gramInputScale), and its eigenvalues are scaled back.
  */
 async function deltaSpectra(backend: ComputeBackend, stream: ExpertStream, base: Float32Array, indices: readonly number[], opts: MetricsOptions): Promise<{ eig: Float64Array[]; deltaNorms: number[] }> {
-  const pool = backend.executionProvider === 'cpu' && opts.spectraOn !== 'here' ? await sharedSpectrumPool() : null;
+  // Large matrices (DeepSeek-V3's 2048 x 7168) run here: side by side their copies would break the
+  // memory bound, and there the spectrum threads were not faster (measured: 8 experts 11.7 s vs 12.3 s).
+  const fits = threadsFit(stream.rows, stream.cols, spectrumThreadPlan().threads);
+  const pool = backend.executionProvider === 'cpu' && opts.spectraOn !== 'here' && (fits || opts.spectraOn === 'threads') ? await sharedSpectrumPool() : null;
   return pool ? deltaSpectraOnPool(pool, stream, base, indices, opts) : deltaSpectraHere(backend, stream, base, indices, opts);
 }
 

@@ -38,6 +38,24 @@ export function spectrumThreadPlan(cores = availableParallelism()): { threads: n
   return { threads, ortThreads: Math.max(1, Math.floor(cores / threads)) };
 }
 
+/**
+ * Bytes one spectrum thread holds while it solves an expert [rows, cols] (measured on the
+ * DeepSeek-V3 shape: the base copy, the expert as received, its ORT tensor, the delta and its Gram
+ * blocks, about six matrices, plus three k x k float32 arrays for the Gram and stage one).
+ */
+export function threadWorkingSet(rows: number, cols: number): number {
+  const k = Math.min(rows, cols);
+  return 6 * 4 * rows * cols + 3 * 4 * k * k;
+}
+
+/** What the spectrum threads together may hold (the analysis' memory bound is 2.5 GiB for the whole process tree). */
+export const THREADS_MEMORY_BUDGET = 768 * 2 ** 20;
+
+/** Whether `threads` spectrum threads fit the budget for [rows, cols] experts; if not, the spectra run on the main thread. */
+export function threadsFit(rows: number, cols: number, threads: number): boolean {
+  return threads * threadWorkingSet(rows, cols) <= THREADS_MEMORY_BUDGET;
+}
+
 /** A base sent to every thread, and the solves that use it. */
 export interface SpectrumBase {
   /** Norm and spectrum of w - base (w [rows, cols], the base's shape). w is copied, never detached. */
