@@ -49,7 +49,7 @@ export function threadWorkingSet(rows: number, cols: number): number {
 }
 
 /** What the spectrum threads together may hold (the analysis' memory bound is 2.5 GiB for the whole process tree). */
-export const THREADS_MEMORY_BUDGET = 768 * 2 ** 20;
+export const THREADS_MEMORY_BUDGET = 640 * 2 ** 20;
 
 /** Whether `threads` spectrum threads fit the budget for [rows, cols] experts; if not, the spectra run on the main thread. */
 export function threadsFit(rows: number, cols: number, threads: number): boolean {
