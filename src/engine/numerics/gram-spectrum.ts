@@ -144,10 +144,41 @@ export function deltaFrobenius(w: Float32Array, base: Float32Array): number {
   return Math.sqrt(wasmDeltaSquares(w, base));
 }
 
+/** The stage times reduceDelta adds to (MetricsTimings and SpectrumTimes both carry them). */
+type ReduceTimes = Pick<SpectrumTimes, 'normsMs' | 'gramMs' | 'panelMs' | 'updateMs' | 'applyMs'>;
+
 /**
- * The delta spectrum of one expert with every stage on this thread: norm, scale (float32 only),
- * Gram and stage one in ORT on `backend`, then the chase and the tridiagonal eigenvalues inline.
- * What a spectrum-pool thread runs per expert (each thread owns a one-thread CPU backend).
+ * Norm, Gram and stage one of w - base on `backend`: the delta's norm, the power-of-two scale its
+ * Gram was taken at (float32 only; its eigenvalues are to be unscaled), and the job that finishes the
+ * eigenvalues (chase and tridiagonal). `baseTensor`, when given, is base as a [rows, cols] tensor of
+ * `type` (callers that reduce many experts against one base build it once).
+ */
+export async function reduceDelta(
+  backend: ComputeBackend,
+  w: Float32Array,
+  base: Float32Array,
+  rows: number,
+  cols: number,
+  opts: { type: ElemType; band?: number; times: ReduceTimes; signal?: AbortSignal; baseTensor?: ort.Tensor },
+): Promise<{ deltaNorm: number; scale: number; job: EigenJob }> {
+  const { type, times } = opts;
+  let t0 = performance.now();
+  const deltaNorm = deltaFrobenius(w, base);
+  const scale = type === 'float32' ? gramInputScale(deltaNorm) : 1;
+  times.normsMs += performance.now() - t0;
+  const toTensor = (x: Float32Array) => (type === 'float32' ? new ort.Tensor('float32', x, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(x), [rows, cols]));
+  t0 = performance.now();
+  const baseT = scale === 1 && opts.baseTensor ? opts.baseTensor : toTensor(scaled(base, scale));
+  const gram = await deltaGram(backend, toTensor(scaled(w, scale)), baseT, rows, cols);
+  times.gramMs += performance.now() - t0;
+  const job = await reduceGram(backend, gram, Math.min(rows, cols), type, { band: opts.band, times, signal: opts.signal });
+  return { deltaNorm, scale, job };
+}
+
+/**
+ * The delta spectrum of one expert with every stage on this thread: reduceDelta, then the chase
+ * and the tridiagonal eigenvalues inline. What a spectrum-pool thread runs per expert (each thread
+ * owns a one-thread CPU backend).
  */
 export async function deltaSpectrumHere(
   backend: ComputeBackend,
@@ -157,19 +188,10 @@ export async function deltaSpectrumHere(
   cols: number,
   opts: { type: ElemType; band?: number; times: SpectrumTimes },
 ): Promise<DeltaSpectrum> {
-  const { type, times } = opts;
-  let t0 = performance.now();
-  const deltaNorm = deltaFrobenius(w, base);
-  const scale = type === 'float32' ? gramInputScale(deltaNorm) : 1;
-  times.normsMs += performance.now() - t0;
-  const toTensor = (x: Float32Array) => (type === 'float32' ? new ort.Tensor('float32', x, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(x), [rows, cols]));
-  t0 = performance.now();
-  const gram = await deltaGram(backend, toTensor(scaled(w, scale)), toTensor(scaled(base, scale)), rows, cols);
-  times.gramMs += performance.now() - t0;
-  const job = await reduceGram(backend, gram, Math.min(rows, cols), type, { band: opts.band, times });
+  const { deltaNorm, scale, job } = await reduceDelta(backend, w, base, rows, cols, opts);
   const r = solveEigenJob(job);
-  times.chaseMs += r.chaseMs;
-  times.qlMs += r.qlMs;
+  opts.times.chaseMs += r.chaseMs;
+  opts.times.qlMs += r.qlMs;
   if (!r.ev.every(Number.isFinite)) throw new Error('eigenvalues are not finite');
   return { deltaNorm, ev: unscaleEigenvalues(r.ev, scale) };
 }

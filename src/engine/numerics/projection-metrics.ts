@@ -19,8 +19,7 @@ import { transpose } from '../layouts/tensor-read';
 import { ort, type ComputeBackend } from './backend';
 import { throwIfCancelled } from './cancel';
 import { sharedEigenPool } from './eigen-pool';
-import type { EigenJob } from './eigen-job';
-import { deltaGram, gramInputScale, reduceGram, scaled, unscaleEigenvalues } from './gram-spectrum';
+import { reduceDelta, scaled, unscaleEigenvalues, gramInputScale } from './gram-spectrum';
 import { sharedSpectrumPool, spectrumThreadPlan, threadsFit, type SpectrumPool } from './spectrum-pool';
 import { WasmAccumulator } from '../kernels/wasm-kernels';
 import { rowGramGraph } from './graphs';
@@ -116,17 +115,6 @@ const DEFAULT_BLOCK_BYTES = 32 << 20;
 
 /** How many reduced experts may wait for the eigen pool: bounds memory (each is a band, n(2b+1) doubles). */
 const MAX_WAITING = 4;
-
-function frobenius(x: Float32Array, minus?: Float32Array): number {
-  let s = 0;
-  if (minus) {
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i]! - minus[i]!;
-      s += v * v;
-    }
-  } else for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
-  return Math.sqrt(s);
-}
 
 /** Smallest k (1-based) whose cumulative share of the clipped eigenvalue sum reaches t; 0 for an all-zero spectrum. */
 export function effectiveRank(eigenvaluesDesc: ArrayLike<number>, t: number): number {
@@ -382,7 +370,6 @@ async function deltaSpectraOnPool(pool: SpectrumPool, stream: ExpertStream, base
 /** Pass two on this thread: Gram and stage one in ORT here, the chase and the tridiagonal eigenvalues on the eigen pool. */
 async function deltaSpectraHere(backend: ComputeBackend, stream: ExpertStream, base: Float32Array, indices: readonly number[], opts: MetricsOptions): Promise<{ eig: Float64Array[]; deltaNorms: number[] }> {
   const { rows, cols } = stream;
-  const k = Math.min(rows, cols);
   const type = opts.precision ?? 'float32';
   const toTensor = (x: Float32Array) => (type === 'float32' ? new ort.Tensor('float32', x, [rows, cols]) : new ort.Tensor('float64', Float64Array.from(x), [rows, cols]));
   const baseT = toTensor(base);
@@ -397,26 +384,20 @@ async function deltaSpectraHere(backend: ComputeBackend, stream: ExpertStream, b
   for (let pos = 0; pos < indices.length; pos++) {
     throwIfCancelled(opts.signal);
     // Only the wait counts as reading: the read itself overlapped the previous expert's reduction.
-    let t0 = performance.now();
+    const t0 = performance.now();
     const j = indices[pos]!;
     const w = await next!;
     if (timings) timings.readMs += performance.now() - t0;
     next = pos + 1 < indices.length ? read(indices[pos + 1]!) : null;
     while (waiting.size >= MAX_WAITING) await Promise.race(waiting);
-    t0 = performance.now();
-    const deltaNorm = frobenius(w, base);
-    deltaNorms.push(deltaNorm);
-    if (timings) timings.normsMs += performance.now() - t0;
-    t0 = performance.now();
-    const scale = type === 'float32' ? gramInputScale(deltaNorm) : 1;
-    let job: EigenJob;
+    let reduced: Awaited<ReturnType<typeof reduceDelta>>;
     try {
-      const gram = await deltaGram(backend, toTensor(scaled(w, scale)), scale === 1 ? baseT : toTensor(scaled(base, scale)), rows, cols);
-      if (timings) timings.gramMs += performance.now() - t0;
-      job = await reduceGram(backend, gram, k, type, { band: opts.band, times: timings, signal: opts.signal });
+      reduced = await reduceDelta(backend, w, base, rows, cols, { type, band: opts.band, times: timings ?? emptyTimings(), signal: opts.signal, baseTensor: baseT });
     } catch (e) {
       throw solverFailure(opts.label, j, e);
     }
+    const { deltaNorm, scale, job } = reduced;
+    deltaNorms.push(deltaNorm);
     const p = pool.solve(job).then(
       (r) => {
         if (timings) {
