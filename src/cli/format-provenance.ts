@@ -25,7 +25,7 @@ export function provenanceLines(p: LayerProvenance, signal?: LayerAnalysis['sign
   const s = p.summary;
   const lines = [
     `  Neuron matching (${p.method.neuron}, ${p.neurons} neurons/expert, sketch ${p.method.sketch_dim}, threshold cos > ${p.method.threshold.toFixed(3)}):`,
-    `    pairs sharing neurons:  ${s.pairs_sharing} / ${s.pairs}   median share ${pct(s.median_pair_share)}   mean share ${pct(s.mean_pair_share)}`,
+    `    pairs sharing neurons:  ${s.pairs_sharing} / ${s.pairs}${p.pair_experts ? ` (among ${p.pair_experts.length} evenly spaced experts; --pair-experts)` : ''}   median share ${pct(s.median_pair_share)}   mean share ${pct(s.mean_pair_share)}`,
     `    matched cosine:         ${f3(s.mean_matched_cosine)}   Kendall tau ${f3(s.mean_kendall_tau)}   same position ${s.mean_identity_share === null ? '-' : pct(s.mean_identity_share)}`,
     `    groups:                 ${groupsText(p.groups)}${p.unshared_experts.length ? `   unshared: ${p.unshared_experts.length}` : ''}`,
   ];

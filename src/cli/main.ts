@@ -35,6 +35,7 @@ const COMMON = {
   parent: { type: 'string' },
   'no-provenance': { type: 'boolean' },
   'sketch-dim': { type: 'string' },
+  'pair-experts': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -155,12 +156,24 @@ async function compareCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-/** --parent DENSE and --no-provenance (the neuron-matching pass is on by default). */
-function provenanceOf(v: Values): { parent?: string; provenance?: boolean; sketchDim?: number } {
+/** --pair-experts N|all: how many experts the pair pass matches pair by pair. */
+function pairExpertsOf(v: Values): number | 'all' | null {
+  const raw = v['pair-experts'];
+  if (typeof raw !== 'string') return null;
+  if (raw === 'all') return raw;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 2) throw new MoeInspectorError('usage', `--pair-experts must be an integer >= 2 or "all" (got ${raw})`);
+  return n;
+}
+
+/** --parent DENSE, --no-provenance, --sketch-dim and --pair-experts (the neuron-matching pass is on by default). */
+function provenanceOf(v: Values): { parent?: string; provenance?: boolean; sketchDim?: number; pairExperts?: number | 'all' } {
   if (v['no-provenance'] && typeof v['parent'] === 'string') throw new MoeInspectorError('usage', '--parent needs the provenance pass: drop --no-provenance');
   const k = intOf(v, 'sketch-dim');
   if (k !== null && (k < 8 || k > 4096)) throw new MoeInspectorError('usage', `--sketch-dim must be an integer in 8..4096 (got ${k})`);
-  return { ...(typeof v['parent'] === 'string' ? { parent: v['parent'] } : {}), ...(v['no-provenance'] ? { provenance: false } : {}), ...(k !== null ? { sketchDim: k } : {}) };
+  const pairs = pairExpertsOf(v);
+  if (v['no-provenance'] && pairs !== null) throw new MoeInspectorError('usage', '--pair-experts needs the provenance pass: drop --no-provenance');
+  return { ...(typeof v['parent'] === 'string' ? { parent: v['parent'] } : {}), ...(v['no-provenance'] ? { provenance: false } : {}), ...(k !== null ? { sketchDim: k } : {}), ...(pairs !== null ? { pairExperts: pairs } : {}) };
 }
 
 async function provenanceCommand(args: string[]): Promise<number> {

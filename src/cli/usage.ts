@@ -22,10 +22,10 @@ Usage:
   moe-inspect info     -m MODEL [--headers-only] [--json] [-o out.json]
   moe-inspect analyze  -m MODEL [--layer N | --layers 0,3,8-11 | --layers all] [--shard i/N] [--sample-experts N]
                                 [--device auto|cpu|cuda] [--full-spectra] [--json] [-o out.json [--resume]]
-                                [--parent DENSE] [--no-provenance] [--sketch-dim K]
+                                [--parent DENSE] [--no-provenance] [--sketch-dim K] [--pair-experts N|all]
   moe-inspect merge    part1.json part2.json ... [-o model.json] [--allow-incomplete] [--json]
   moe-inspect compare  -m A -c B [--layer N | --layers ...] [--no-provenance] [-o out.json]
-  moe-inspect provenance -m MOE [--parent DENSE] [--layer N | --layers ...] [--sketch-dim K] [--json] [-o out.json]
+  moe-inspect provenance -m MOE [--parent DENSE] [--layer N | --layers ...] [--sketch-dim K] [--pair-experts N|all] [--json] [-o out.json]
   moe-inspect overlay compute  -m MODEL [--layers ...] [--gate-rank R --up-rank R --down-rank R | --energy 0.95 | --target-ratio X] [--save DIR]
   moe-inspect overlay verify   -m MODEL [--overlay DIR | ranks] [--inputs FILE] [--max-error E] [--seed N]
   moe-inspect overlay estimate -m MODEL [ranks] [--overlay-dtype BF16|F16|F32] [--fast] [-o out.json [--resume]]
@@ -53,7 +53,9 @@ const PROVENANCE_OPTIONS = `  --parent DENSE          the dense model the MoE ma
                           expert's neurons are matched against the parent FFN of the same layer
                           (with layer groups: the first group's layers, e.g. encoder.N)
   --sketch-dim K          sketch dimension of neuron matching, 8..4096 (default: 256, smaller for very
-                          large layers)`;
+                          large layers)
+  --pair-experts N|all    match at most N experts pair by pair, evenly spaced (default 64: pairs grow
+                          as E^2; a 256-expert layer would have 32 640); "all" for every pair`;
 
 const ANALYZE = `moe-inspect analyze -m MODEL [options]
 

@@ -66,6 +66,8 @@ export interface AnalyzeJob extends ModelAccess {
   readonly provenance?: boolean;
   /** Sketch dimension of neuron matching (default 256, smaller for very large layers). */
   readonly sketchDim?: number;
+  /** Experts matched pair by pair (default 64, evenly spaced; 'all': every pair). */
+  readonly pairExperts?: number | 'all';
 }
 
 export interface ProvenanceJob extends ModelAccess {
@@ -75,6 +77,7 @@ export interface ProvenanceJob extends ModelAccess {
   readonly layers: LayerSelection;
   readonly device: DeviceChoice;
   readonly sketchDim?: number;
+  readonly pairExperts?: number | 'all';
 }
 
 export interface CompareJob extends ModelAccess {

@@ -25,7 +25,7 @@ import type { MoeLayerLayout } from '../engine/layouts/types';
 import { backendFor, withCheckpoint, withParent, type JobContext } from './jobs';
 import { priorRun, providersOf, saveRun } from './run-file';
 
-export type AnalysisRequest = Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload' | 'shard' | 'output' | 'parent' | 'provenance' | 'sketchDim'>;
+export type AnalysisRequest = Pick<AnalyzeJob, 'layers' | 'sampleExperts' | 'device' | 'thresholds' | 'fullSpectra' | 'allowFullDownload' | 'shard' | 'output' | 'parent' | 'provenance' | 'sketchDim' | 'pairExperts'>;
 
 export async function runAnalysis(job: AnalysisRequest, spec: string, modelIndex: number, ctx: JobContext): Promise<AnalysisReport> {
   const started = performance.now();
@@ -115,6 +115,7 @@ function provenancePass(job: AnalysisRequest, model: MoeModel, backend: ComputeB
     layerProvenance(model, layout, backend, {
       parent: parentOfLayer(parent, model, layout),
       ...(job.sketchDim ? { sketchDim: job.sketchDim } : {}),
+      ...(job.pairExperts ? { pairExperts: job.pairExperts } : {}),
       signal: ctx.signal,
       onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: 0, total: 1, message }),
     });
@@ -138,6 +139,7 @@ async function headerOf(job: AnalysisRequest, spec: string, ckpt: Checkpoint, mo
       parent: job.parent ?? null,
       provenance: job.provenance !== false,
       ...(job.provenance !== false && job.sketchDim ? { sketch_dim: job.sketchDim } : {}),
+      ...(job.provenance !== false && job.pairExperts ? { pair_experts: job.pairExperts } : {}),
     },
   };
 }

@@ -20,6 +20,7 @@ export async function runProvenanceJob(job: ProvenanceJob, ctx: JobContext): Pro
         const prov = await layerProvenance(model, layout, backend, {
           parent: parentOfLayer(parent, model, layout),
           ...(job.sketchDim ? { sketchDim: job.sketchDim } : {}),
+          ...(job.pairExperts ? { pairExperts: job.pairExperts } : {}),
           signal: ctx.signal,
           onProgress: (message) => ctx.onProgress({ stage: 'provenance', done: i, total: layouts.length, message }),
         });

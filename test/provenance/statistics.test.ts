@@ -52,6 +52,27 @@ describe('provenance statistics', function () {
     assert.ok(minSharedCount(64) >= 3 && minSharedCount(100000) > 100);
   });
 
+  it('neuron vectors equal their definition (float64 reference), with and without a gate, at sizes off the copy tiles', () => {
+    for (const [I, H, gated] of [[70, 130, true], [3, 200, false], [129, 65, true]] as const) {
+      const gate = gaussian(I * H, 11, 0.3);
+      const up = gaussian(I * H, 12, 2);
+      const down = gaussian(H * I, 13, 0.01);
+      down.fill(0, 0, I); // row 0 of down is zero: column norms still come from the other rows
+      for (let h = 0; h < H; h++) down[h * I + (I - 1)] = 0; // the last neuron's down column is all zero: a zero part
+      const n = neuronMatrix({ gate: gated ? { rows: I, cols: H, data: gate } : null, up: { rows: I, cols: H, data: up }, down: { rows: H, cols: I, data: down } }, 'reference');
+      const parts = gated ? 3 : 2;
+      assert.equal(n.dim, parts * H);
+      for (let i = 0; i < I; i++) {
+        const vec = [...(gated ? [Array.from(gate.subarray(i * H, (i + 1) * H))] : []), Array.from(up.subarray(i * H, (i + 1) * H)), Array.from({ length: H }, (_, h) => down[h * I + i]!)];
+        const ref = vec.flatMap((part) => {
+          const norm = Math.sqrt(part.reduce((s, v) => s + v * v, 0));
+          return part.map((v) => (norm > 0 ? v / norm / Math.sqrt(parts) : 0));
+        });
+        for (let d = 0; d < n.dim; d++) assert.ok(Math.abs(n.data[i * n.dim + d]! - ref[d]!) <= 1e-7 * Math.max(1e-30, Math.abs(ref[d]!)) + 1e-12, `I=${I} H=${H} neuron ${i} dim ${d}: ${n.data[i * n.dim + d]} vs ${ref[d]}`);
+      }
+    }
+  });
+
   it('Kendall tau and contiguity agree with their definitions', () => {
     const u = uniforms(7);
     for (let trial = 0; trial < 20; trial++) {

@@ -20,7 +20,7 @@ function provenance(E: number, shared: (a: number, b: number) => number, identit
   const pairs = new Map<string, MatchResult>();
   for (let a = 0; a < E; a++) for (let b = a + 1; b < E; b++) pairs.set(`${a},${b}`, match(shared(a, b), identity));
   return {
-    ...pairStatistics(E, I, pairs, ALPHA),
+    ...pairStatistics(Array.from({ length: E }, (_, j) => j), I, pairs, ALPHA),
     method: { neuron: 'gate+up+down', dim: 300, sketch_dim: 64, matching: 'mutual-best-on-sketch+exact-recheck', alpha: ALPHA, threshold: matchThreshold(300, I, ALPHA), min_shared: minSharedCount(I, ALPHA) },
     neurons: I,
     noise: {},

@@ -164,11 +164,12 @@ export function decideRecipe(input: RecipeVerdictInput): LayerVerdictReport {
     `${s.pairs_sharing} of ${s.pairs} expert pairs share neurons (>= ${p.method.min_shared} of ${p.neurons} matched above cosine ${p.method.threshold.toFixed(3)}, null alpha ${p.method.alpha}); median pair share ${pct1(s.median_pair_share)}, matched cosine ${f3(s.mean_matched_cosine)}, Kendall tau ${f3(s.mean_kendall_tau)}, same-position matches ${s.mean_identity_share === null ? '-' : pct1(s.mean_identity_share)}`,
     ...(input.signalRankRatio !== null ? [`delta rank above the storage-noise edge: ${pct1(input.signalRankRatio)} of max rank`] : []),
     ...(rule ? [`rank + cosine rule: ${rule.type} (${(100 * rule.confidence).toFixed(0)}%)`] : []),
+    ...(p.pair_experts ? [`pairs among ${E} evenly spaced experts (${p.pair_experts.slice(0, 4).join(', ')}, ...), not all of the layer's: groups and unshared experts are of those`] : []),
   ];
   const base = { reasons, evidence, ...(rule ? { rank_cosine_rule: { type: rule.type, confidence: rule.confidence } } : {}) };
   const conf = (x: number): number => round3(Math.min(0.99, Math.max(0, x)));
   if (p.parent) return withParent(p, base, conf);
-  const all = Array.from({ length: E }, (_, j) => j);
+  const all = p.pair_experts ? [...p.pair_experts] : Array.from({ length: E }, (_, j) => j);
   if (s.pairs_sharing === 0) {
     return { ...base, type: 'native', recipe: 'native', confidence: conf(Math.min(NATIVE_WITHOUT_PARENT_CAP, 0.5 + 0.3 * purity)), reasons: [...reasons, 'no two experts share neurons; without the dense parent a disjoint split or a full re-initialisation would look the same'] };
   }
@@ -198,7 +199,7 @@ export function decideRecipe(input: RecipeVerdictInput): LayerVerdictReport {
 
 function withParent(p: LayerProvenance, base: Pick<LayerVerdictReport, 'reasons' | 'evidence' | 'rank_cosine_rule'>, conf: (x: number) => number): LayerVerdictReport {
   const par = p.parent!;
-  const E = p.shared_share.length;
+  const E = p.parent!.expert_share.length; // every expert is matched against the parent, paired or not
   const from = par.experts_from_parent;
   const meanShare = from.length ? from.reduce((a, j) => a + par.expert_share[j]!, 0) / from.length : 0;
   const tau = from.map((j) => par.expert_kendall_tau[j]).filter((x): x is number => x !== null);

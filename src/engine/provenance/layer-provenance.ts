@@ -3,9 +3,14 @@
  * readers: every expert's FFN read once (gate, up, down), turned into unit neuron vectors
  * (neurons.ts), sketched by a fixed random projection in ONNX Runtime, matched one-to-one against
  * the dense parent's FFN (when given) and against every other expert (match.ts), each accepted
- * match re-checked with the full vectors. Memory: the sketches of all experts (E x I x k floats)
- * and the full neuron vectors of at most `heldBytes` worth of experts; pairs beyond that are done
- * block by block, re-reading the experts of later blocks (counted in expert_reads).
+ * match re-checked with the full vectors. Memory: the sketches of the paired experts (P x I x k
+ * floats) and the full neuron vectors of at most `heldBytes` worth of experts; pairs beyond that
+ * are done block by block, re-reading the experts of later blocks (counted in expert_reads).
+ *
+ * Pairs grow as E^2 and, past the held budget, so do the re-reads: at most `pairExperts` experts
+ * (default 64, evenly spaced) are paired, so a 256- or 384-expert layer costs what a 64-expert one
+ * does; the report then names them (`pair_experts`). Against the parent every expert is matched
+ * (E matches, no re-reads).
  */
 import { MoeInspectorError } from '../errors';
 import type { MoeLayerLayout, MoeModel, Projection, WeightEncoding } from '../layouts/types';
@@ -26,6 +31,8 @@ export interface ProvenanceOptions {
   readonly sketchDim?: number;
   /** Bytes of full neuron vectors held at once (default 1 GiB). */
   readonly heldBytes?: number;
+  /** At most this many experts (evenly spaced) are matched pair by pair (default 64; 'all': every pair). */
+  readonly pairExperts?: number | 'all';
   readonly parent?: DenseParent;
   readonly signal?: AbortSignal;
   readonly onProgress?: (message: string) => void;
@@ -33,9 +40,19 @@ export interface ProvenanceOptions {
 
 const MAX_SKETCH = 256;
 const MIN_SKETCH = 64;
-/** Sketches of all experts are held: their total is kept under this by a smaller k (DeepSeek-V3 shape: k = 128). */
+/** Sketches of all paired experts are held: their total is kept under this by a smaller k (64 paired experts of 2048 neurons: k = 256). */
 const SKETCH_BYTES = 256 * 2 ** 20;
 const DEFAULT_HELD = 2 ** 30;
+/** 2016 pairs: at the DeepSeek-V3 shape (2048 neurons, hidden 7168) well under the time of a 256-expert layer's spectra. */
+export const DEFAULT_PAIR_EXPERTS = 64;
+
+/** The experts the pair pass covers: all when E <= limit, else floor(i E / limit), i < limit (the --sample-experts rule). */
+export function pairedExperts(experts: number, limit: number | 'all' = DEFAULT_PAIR_EXPERTS): number[] {
+  if (limit === 'all') return Array.from({ length: experts }, (_, j) => j);
+  if (!(limit >= 2)) throw new MoeInspectorError('usage', `the pair pass needs at least 2 experts (got ${limit})`);
+  const n = Math.min(experts, limit);
+  return Array.from({ length: n }, (_, i) => Math.floor((i * experts) / n));
+}
 
 /** k: 256, halved while E * I * k floats exceed SKETCH_BYTES, never below 64. */
 export function defaultSketchDim(experts: number, neurons: number): number {
@@ -45,16 +62,17 @@ export function defaultSketchDim(experts: number, neurons: number): number {
 }
 
 /**
- * Bytes the pass holds at most: all sketches (E I k floats), the held neuron vectors (at most the
+ * Bytes the pass holds at most: the paired experts' sketches (P I k floats), the held neuron vectors (at most the
  * budget), and while an expert is read its three matrices plus its neuron vectors, plus the I x I
  * candidate matrix inside ORT. (The parent, when given, adds its neurons P D and sketch P k.)
  */
-export function provenanceMemoryBound(s: { experts: number; neurons: number; hidden: number; gated: boolean; heldBytes?: number; sketchDim?: number }): { sketchDim: number; sketches: number; held: number; reading: number; total: number } {
-  const k = s.sketchDim ?? defaultSketchDim(s.experts, s.neurons);
+export function provenanceMemoryBound(s: { experts: number; neurons: number; hidden: number; gated: boolean; heldBytes?: number; sketchDim?: number; pairExperts?: number | 'all' }): { sketchDim: number; sketches: number; held: number; reading: number; total: number } {
+  const paired = pairedExperts(s.experts, s.pairExperts ?? DEFAULT_PAIR_EXPERTS).length;
+  const k = s.sketchDim ?? defaultSketchDim(paired, s.neurons);
   const D = (s.gated ? 3 : 2) * s.hidden;
   const perExpert = s.neurons * D * 4;
-  const sketches = s.experts * s.neurons * k * 4;
-  const held = Math.min(s.heldBytes ?? DEFAULT_HELD, s.experts * perExpert);
+  const sketches = paired * s.neurons * k * 4;
+  const held = Math.min(s.heldBytes ?? DEFAULT_HELD, paired * perExpert);
   const reading = (s.gated ? 3 : 2) * s.neurons * s.hidden * 4 + perExpert + s.neurons * s.neurons * 4;
   return { sketchDim: k, sketches, held, reading, total: sketches + held + reading };
 }
@@ -112,30 +130,37 @@ async function readFfn(model: MoeModel, layout: MoeLayerLayout, j: number, noise
 export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, backend: ComputeBackend, opts: ProvenanceOptions = {}): Promise<LayerProvenance> {
   const started = performance.now();
   const E = layout.numExperts;
+  const members = pairedExperts(E, opts.pairExperts ?? DEFAULT_PAIR_EXPERTS);
+  const P = members.length;
   const alpha = opts.alpha ?? DEFAULT_ALPHA;
   let k = opts.sketchDim ?? 0; // set from the first expert's size when not given
   const budget = opts.heldBytes ?? DEFAULT_HELD;
   const say = (m: string): void => opts.onProgress?.(`layer ${layout.name} provenance: ${m}`);
   const noise = new NoiseAccumulator();
   let reads = 0;
+  const readNeurons = async (j: number, acc: NoiseAccumulator | null): Promise<NeuronMatrix> => {
+    reads++;
+    return neuronMatrix(await readFfn(model, layout, j, acc), `layer ${layout.name} expert ${j}`);
+  };
 
-  // pass 1: neurons, sketches, storage noise, parent matches; hold what the budget allows
+  // pass 1: neurons, sketches, storage noise, parent matches (every expert); hold what the budget allows
   const sketches: Sketch[] = [];
-  const held = new Map<number, NeuronMatrix>();
+  const held = new Map<number, NeuronMatrix>(); // by position in `members`
   let heldBytes = 0;
   let proj: Float32Array | null = null;
   let parent: { n: NeuronMatrix; s: Sketch; tau: number; matches: MatchResult[] } | null = null;
   let dim = 0;
   let neurons = 0;
-  for (let j = 0; j < E; j++) {
+  const position = new Map(members.map((j, a) => [j, a]));
+  const visit = opts.parent ? Array.from({ length: E }, (_, j) => j) : members;
+  for (const [v, j] of visit.entries()) {
     throwIfCancelled(opts.signal);
-    say(`expert ${j + 1}/${E}`);
-    const n = neuronMatrix(await readFfn(model, layout, j, noise), `layer ${layout.name} expert ${j}`);
-    reads++;
-    if (j === 0) {
+    say(`expert ${v + 1}/${visit.length}`);
+    const n = await readNeurons(j, noise);
+    if (v === 0) {
       dim = n.dim;
       neurons = n.count;
-      k ||= Math.min(defaultSketchDim(E, neurons), dim); // a sketch longer than the vector itself buys nothing
+      k ||= Math.min(defaultSketchDim(P, neurons), dim); // a sketch longer than the vector itself buys nothing
       proj = projection(dim, k);
       if (opts.parent) {
         const pn = neuronMatrix(await opts.parent.ffn(layout.layer, n.dim / (layout.projections.gate ? 3 : 2)), `parent ${opts.parent.source} layer ${layout.layer}`);
@@ -144,38 +169,29 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
       }
     }
     const s = await sketchOf(backend, n, proj!, k);
-    sketches.push(s);
     if (parent) parent.matches.push(await matchNeurons(backend, s, parent.s, n, parent.n, parent.tau));
+    const a = position.get(j);
+    if (a === undefined) continue;
+    sketches.push(s);
     if (heldBytes + n.data.byteLength <= budget || held.size === 0) {
-      held.set(j, n);
+      held.set(a, n);
       heldBytes += n.data.byteLength;
     }
   }
 
-  // pass 2: every pair a < b, in blocks of held experts; experts outside the block are re-read
+  // pass 2: every pair of positions a < b, in blocks of held experts; experts outside the block are re-read
   const tau = matchThreshold(dim, neurons, alpha);
   const pairs = new Map<string, MatchResult>();
   const perExpert = Math.max(1, neurons * dim * 4);
   const blockSize = Math.max(1, Math.floor(budget / perExpert) - 1);
-  for (let a0 = 0; a0 < E; a0 += blockSize) {
+  for (let a0 = 0; a0 < P; a0 += blockSize) {
     const block = new Map<number, NeuronMatrix>();
-    for (let a = a0; a < Math.min(E, a0 + blockSize); a++) {
-      let n = held.get(a);
-      if (!n) {
-        n = neuronMatrix(await readFfn(model, layout, a, null), `layer ${layout.name} expert ${a}`);
-        reads++;
-      }
-      block.set(a, n);
-    }
+    for (let a = a0; a < Math.min(P, a0 + blockSize); a++) block.set(a, held.get(a) ?? (await readNeurons(members[a]!, null)));
     held.clear(); // pass-1 matrices outside the first block are not needed any more
-    for (let b = a0 + 1; b < E; b++) {
+    for (let b = a0 + 1; b < P; b++) {
       throwIfCancelled(opts.signal);
-      say(`pairs with expert ${b + 1}/${E}`);
-      let nb = block.get(b);
-      if (!nb) {
-        nb = neuronMatrix(await readFfn(model, layout, b, null), `layer ${layout.name} expert ${b}`);
-        reads++;
-      }
+      say(`pairs with expert ${members[b]! + 1}/${E}${P < E ? ` (${b + 1} of ${P} paired)` : ''}`);
+      const nb = block.get(b) ?? (await readNeurons(members[b]!, null));
       for (const [a, na] of block) {
         if (a >= b) continue;
         pairs.set(`${a},${b}`, await matchNeurons(backend, sketches[a]!, sketches[b]!, na, nb, tau));
@@ -183,7 +199,8 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
     }
   }
   return {
-    ...pairStatistics(E, neurons, pairs, alpha),
+    ...pairStatistics(members, neurons, pairs, alpha),
+    ...(P < E ? { pair_experts: members } : {}),
     method: { neuron: layout.projections.gate ? 'gate+up+down' : 'up+down', dim, sketch_dim: k, matching: 'mutual-best-on-sketch+exact-recheck', alpha, threshold: tau, min_shared: minSharedCount(neurons, alpha) },
     neurons,
     ...(parent && opts.parent ? { parent: parentStatistics(opts.parent.source, layout.layer, parent.n.count, parent.tau, parent.matches, neurons, alpha) } : {}),
@@ -195,7 +212,12 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
 
 type PairPart = Pick<LayerProvenance, 'shared_share' | 'matched_cosine' | 'kendall_tau' | 'identity_share' | 'groups' | 'unshared_experts' | 'summary'>;
 
-export function pairStatistics(E: number, neurons: number, pairs: ReadonlyMap<string, MatchResult>, alpha: number): PairPart {
+/**
+ * The pair matrices over `members` (experts in the order of the matrices' rows; pairs keyed by
+ * positions "a,b", a < b); groups and unshared experts name experts, not positions.
+ */
+export function pairStatistics(members: readonly number[], neurons: number, pairs: ReadonlyMap<string, MatchResult>, alpha: number): PairPart {
+  const E = members.length;
   const square = <T>(diag: T, off: T) => Array.from({ length: E }, (_, a) => Array.from({ length: E }, (_, b) => (a === b ? diag : off)));
   const share = square(1, 0);
   const cos = square<number | null>(1, null);
@@ -227,7 +249,7 @@ export function pairStatistics(E: number, neurons: number, pairs: ReadonlyMap<st
     }
   }
   const comps = new Map<number, number[]>();
-  for (let j = 0; j < E; j++) if (linked.has(j)) comps.set(find(j), [...(comps.get(find(j)) ?? []), j]);
+  for (let j = 0; j < E; j++) if (linked.has(j)) comps.set(find(j), [...(comps.get(find(j)) ?? []), members[j]!]);
   // summary means over the pairs that share neurons: a chance match in an unrelated pair says nothing about how copies were kept
   const sharingPair = (a: number, b: number): boolean => Math.round(share[a]![b]! * neurons) >= minShared;
   const offDiag = (m: (number | null)[][]) => m.flatMap((row, a) => row.filter((x, b): x is number => a < b && x !== null && sharingPair(a, b)));
@@ -238,7 +260,7 @@ export function pairStatistics(E: number, neurons: number, pairs: ReadonlyMap<st
     kendall_tau: tauM,
     identity_share: ident,
     groups: [...comps.values()].sort((x, y) => x[0]! - y[0]!),
-    unshared_experts: Array.from({ length: E }, (_, j) => j).filter((j) => !linked.has(j)),
+    unshared_experts: members.filter((_, j) => !linked.has(j)),
     summary: {
       pairs: shares.length,
       pairs_sharing: sharing,

@@ -35,27 +35,55 @@ export function neuronMatrix(ffn: FfnMatrices, what: string): NeuronMatrix {
   const D = parts * H;
   const out = new Float32Array(I * D);
   const scale = 1 / Math.sqrt(parts);
-  const put = (src: Float32Array, row: number, at: number, stride: number, offset: number): void => {
-    // copies H values of one part (a row, or a column with stride I) into neuron `row` at `offset`, unit-normalised
+  const putRow = (src: Float32Array, row: number, offset: number): void => {
+    // row `row` of a [I, H] part into neuron `row` at `offset`, unit-normalised
+    const at = row * H;
     let s = 0;
     for (let h = 0; h < H; h++) {
-      const v = src[at + h * stride]!;
+      const v = src[at + h]!;
       s += v * v;
     }
     const k = s > 0 ? scale / Math.sqrt(s) : 0;
     const base = row * D + offset;
-    for (let h = 0; h < H; h++) out[base + h] = src[at + h * stride]! * k;
+    for (let h = 0; h < H; h++) out[base + h] = src[at + h]! * k;
   };
   for (let i = 0; i < I; i++) {
-    let offset = 0;
-    if (gate) {
-      put(gate.data, i, i * H, 1, 0);
-      offset = H;
-    }
-    put(up.data, i, i * H, 1, offset);
-    put(down.data, i, i, I, offset + H);
+    if (gate) putRow(gate.data, i, 0);
+    putRow(up.data, i, gate ? H : 0);
   }
+  putColumns(down.data, H, I, out, D, (parts - 1) * H, scale);
   return { count: I, dim: D, data: out };
+}
+
+const TILE = 64;
+
+/**
+ * Column i of `src` ([H, I] row-major) into row i of `out` (row length D) at `offset`, unit-normalised
+ * and times `scale`. Norms in one row-order pass, the copy in TILE x TILE tiles: a column-by-column
+ * copy strides by I through memory (measured 0.7 s for one DeepSeek-V3-shaped expert's three parts).
+ */
+function putColumns(src: Float32Array, H: number, I: number, out: Float32Array, D: number, offset: number, scale: number): void {
+  const sq = new Float64Array(I);
+  for (let h = 0; h < H; h++) {
+    const at = h * I;
+    for (let i = 0; i < I; i++) {
+      const v = src[at + i]!;
+      sq[i]! += v * v;
+    }
+  }
+  const k = new Float64Array(I); // a double factor, as for the rows: one rounding, to float32, per element
+  for (let i = 0; i < I; i++) k[i] = sq[i]! > 0 ? scale / Math.sqrt(sq[i]!) : 0;
+  for (let h0 = 0; h0 < H; h0 += TILE) {
+    const h1 = Math.min(H, h0 + TILE);
+    for (let i0 = 0; i0 < I; i0 += TILE) {
+      const i1 = Math.min(I, i0 + TILE);
+      for (let i = i0; i < i1; i++) {
+        const base = i * D + offset;
+        const ki = k[i]!;
+        for (let h = h0; h < h1; h++) out[base + h] = src[h * I + i]! * ki;
+      }
+    }
+  }
 }
 
 /** Exact cosine of neuron i of A and neuron j of B (rows are unit vectors: the dot product, in float64). */

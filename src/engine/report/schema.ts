@@ -68,7 +68,12 @@ export interface LayerProvenance {
   };
   /** Intermediate neurons per expert. */
   readonly neurons: number;
-  /** E x E: share of expert a's neurons matched one-to-one in expert b above the threshold (diagonal 1). */
+  /**
+   * The experts the pair matrices cover, in their row order; absent: all E (the pair pass pairs at
+   * most 64 evenly spaced experts by default, --pair-experts). Groups and unshared_experts name experts.
+   */
+  readonly pair_experts?: readonly number[];
+  /** E x E (P x P over pair_experts): share of expert a's neurons matched one-to-one in expert b above the threshold (diagonal 1). */
   readonly shared_share: readonly (readonly number[])[];
   /** E x E: mean exact cosine of the accepted matches (null where none). */
   readonly matched_cosine: readonly (readonly (number | null)[])[];
@@ -212,6 +217,8 @@ export interface AnalysisReport {
     readonly provenance?: boolean;
     /** Sketch dimension of neuron matching (--sketch-dim), where the pass ran. */
     readonly sketch_dim?: number;
+    /** --pair-experts where given: the most experts matched pair by pair, or "all". */
+    readonly pair_experts?: number | 'all';
   };
   readonly verdict: { readonly type: Verdict; readonly confidence: number; readonly recipe?: Recipe };
   readonly layers: readonly LayerAnalysis[];
