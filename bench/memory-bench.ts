@@ -114,7 +114,7 @@ async function benchAnalyze(name: string, experts: number | null, sample: number
     `\n${what}, ${sample ? `pass one over all experts, spectra of ${sample} sampled (${3 * sample} spectra)` : `all experts, ${3 * E} spectra`}\n` +
       `  CLI + worker: ${r.seconds.toFixed(1)} s wall; the layer ${layerSeconds.toFixed(1)} s${TARGET_SECONDS[name] ? ` (target <= ${TARGET_SECONDS[name]} s)` : ''}, execution provider ${report.runtime.execution_provider}\n` +
       (st
-        ? `  stages: reading ${st.reading.toFixed(1)} s, base+norms ${st.base_and_norms.toFixed(1)} s, cosine ${st.cosine.toFixed(1)} s, delta Grams ${st.delta_gram.toFixed(1)} s, stage one ${st.stage_one.toFixed(1)} s, eigen worker ${st.eigen_worker.toFixed(1)} s (overlaps the main thread)\n`
+        ? `  stages: reading ${st.reading.toFixed(1)} s, base+norms ${st.base_and_norms.toFixed(1)} s, cosine ${st.cosine.toFixed(1)} s, delta Grams ${st.delta_gram.toFixed(1)} s, stage one ${st.stage_one.toFixed(1)} s, eigen worker ${st.eigen_worker.toFixed(1)} s (overlaps the main thread)${l.provenance ? `, provenance ${l.provenance.seconds.toFixed(1)} s (${l.provenance.expert_reads} expert reads, ${l.provenance.summary.pairs} pairs among ${l.provenance.pair_experts?.length ?? E} experts)` : ''}\n`
         : '') +
       `  ${(report.runtime.checkpoint_bytes_read ?? 0) / 1e9 > 0 ? `${((report.runtime.checkpoint_bytes_read ?? 0) / 1e9).toFixed(2)} GB read from a ${((report.runtime.checkpoint_bytes ?? 0) / 1e9).toFixed(2)} GB checkpoint (two passes)` : ''}\n` +
       `  ${memoryLine(r)}\n` +
