@@ -93,6 +93,32 @@ describe('CLI provenance: recipes, the dense parent, quantised layers', function
     assert.deepEqual(rep.models.map((m) => m.layers[0]!.verdict.recipe), ['permuted-copy', 'native']);
   });
 
+  it('--pair-experts N pairs N evenly spaced experts and says so; "all" and N are recorded in options; bad values are usage errors', () => {
+    const moe = join(root, 'perm');
+    const p = cli('provenance', '-m', moe, '--pair-experts', '3', '--json');
+    assert.equal(p.status, 0, p.stderr);
+    const l = (JSON.parse(p.stdout) as ProvenanceReport).layers[0]!;
+    assert.deepEqual(l.pair_experts, [0, 2, 4]);
+    assert.equal(l.summary.pairs, 3);
+    assert.equal(l.shared_share.length, 3);
+    assert.equal(l.expert_reads, 3);
+    assert.deepEqual(l.groups, [[0, 2, 4]]); // permuted copies: every paired expert shares with the others
+    const text = cli('provenance', '-m', moe, '--pair-experts', '3');
+    assert.match(text.stdout, /pairs sharing neurons:\s+3 \/ 3 \(among 3 evenly spaced experts; --pair-experts\)/);
+    const all = cli('analyze', '-m', moe, '--pair-experts', 'all', '--json');
+    assert.equal(all.status, 0, all.stderr);
+    const ar = JSON.parse(all.stdout) as AnalysisReport;
+    assert.equal(ar.options.pair_experts, 'all');
+    assert.equal(ar.layers[0]!.provenance!.pair_experts, undefined);
+    assert.equal(ar.layers[0]!.provenance!.summary.pairs, 15);
+    for (const bad of [['--pair-experts', '1'], ['--pair-experts', 'some'], ['--pair-experts', '4', '--no-provenance']]) {
+      const u = cli('analyze', '-m', moe, ...bad);
+      assert.equal(u.status, 2, `${bad.join(' ')}: ${u.stderr}`);
+      assert.match(u.stderr, /--pair-experts/);
+      assert.doesNotMatch(u.stderr, /\n\s+at /);
+    }
+  });
+
   it('a parent of another hidden size is one clear error naming the tensor; --parent with --no-provenance is a usage error', async () => {
     const moe = join(root, 'split');
     const other = join(root, 'other');

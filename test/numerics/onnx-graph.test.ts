@@ -146,6 +146,17 @@ describe('ONNX graphs built by the project run in real onnxruntime-node sessions
     }
     assert.equal(backend.cachedSessions, before + 1);
   });
+
+  it('trim releases every session; the next run builds its session again, same results', async () => {
+    const graph: GraphDef = { key: 'test.trim', inputs: [f64('X', ['n'])], outputs: [f64('Y', ['n'])], nodes: [{ op: 'Add', inputs: ['X', 'X'], outputs: ['Y'] }] };
+    const first = await backend.run(graph, { X: t64(Float64Array.of(1.5, -2), [2]) });
+    assert.ok(backend.cachedSessions >= 1);
+    await backend.trim();
+    assert.equal(backend.cachedSessions, 0);
+    const again = await backend.run(graph, { X: t64(Float64Array.of(1.5, -2), [2]) });
+    assert.deepEqual([...(again['Y']!.data as Float64Array)], [...(first['Y']!.data as Float64Array)]);
+    assert.equal(backend.cachedSessions, 1);
+  });
 });
 
 describe('createComputeBackend', () => {

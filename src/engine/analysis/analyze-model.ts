@@ -7,6 +7,7 @@
 import { MoeInspectorError } from '../errors';
 import { projectionsOf, type MoeLayerLayout, type MoeModel, type Projection } from '../layouts/types';
 import type { ComputeBackend } from '../numerics/backend';
+import { collectGarbage } from '../numerics/collect-garbage';
 import { streamingProjectionMetrics, type ExpertStream, type MetricsTimings, type ProjectionMetrics } from '../numerics/projection-metrics';
 import type { AnalysisReport, LayerAnalysis, ProjectionAnalysis, VerdictThresholds } from '../report/schema';
 import type { LayerSelection, Progress } from '../../shared/messages';
@@ -95,6 +96,12 @@ export async function analyzeModel(
       weights.record(t1 - t0, performance.now() - t1);
       projections[proj] = toProjectionAnalysis(metrics, opts.fullSpectra === true);
       step++;
+    }
+    if (opts.provenance) {
+      // The spectra's sessions keep the arenas they grew (~360 MiB at 2048 x 7168) into the
+      // provenance pass, whose own peak then adds on top: released here, rebuilt when needed.
+      await backend.trim();
+      collectGarbage();
     }
     const layer = withProvenance(layerAnalysis(layout, projections, opts.thresholds), await opts.provenance?.(layout));
     results.push(layer);

@@ -3,28 +3,14 @@
  * keeps the bases it is sent, and computes whole delta spectra (norm, Gram, stage one, chase,
  * tridiagonal eigenvalues) one expert at a time.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createCpuBackend, type ComputeBackend } from './backend';
+import { collectGarbage } from './collect-garbage';
 import { deltaSpectrumHere, emptySpectrumTimes } from './gram-spectrum';
 import type { FromSpectrumThread, SpectrumThreadData, ToSpectrumThread } from './spectrum-messages';
 
 const port = parentPort!;
 
-/**
- * A full collection when a projection's base is dropped: an idle thread would otherwise keep its
- * last experts' copies (garbage, but uncollected) while the analysis moves on. Threads cannot take
- * --expose-gc; the flag set at run time exposes gc to a new context.
- */
-function collectGarbage(): void {
-  try {
-    setFlagsFromString('--expose-gc');
-    (runInNewContext('gc') as () => void)();
-  } catch {
-    // no collection: only memory is at stake
-  }
-}
 const bases = new Map<number, { base: Float32Array; rows: number; cols: number }>();
 const send = (m: FromSpectrumThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
@@ -57,7 +43,7 @@ async function main(): Promise<void> {
       if (m.kind === 'base') bases.set(m.baseId, { base: m.base, rows: m.rows, cols: m.cols });
       else if (m.kind === 'drop') {
         bases.delete(m.baseId);
-        collectGarbage();
+        collectGarbage(); // an idle thread would otherwise keep its last experts' copies while the analysis moves on
       }
       else await solve(backend, m);
     });

@@ -15,6 +15,7 @@
 import { MoeInspectorError } from '../errors';
 import type { MoeLayerLayout, MoeModel, Projection, WeightEncoding } from '../layouts/types';
 import { ort, type ComputeBackend } from '../numerics/backend';
+import { collectGarbage } from '../numerics/collect-garbage';
 import { throwIfCancelled } from '../numerics/cancel';
 import type { LayerProvenance, ParentProvenance } from '../report/schema';
 import { fillGaussian, hashKey } from '../synth/random';
@@ -140,6 +141,9 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
   let reads = 0;
   const readNeurons = async (j: number, acc: NoiseAccumulator | null): Promise<NeuronMatrix> => {
     reads++;
+    // The previous expert's decoded matrices (and a dropped neuron matrix) are garbage by now:
+    // collected before this read allocates its own 2 x (gate + up + down) floats.
+    if (reads > 1) collectGarbage();
     return neuronMatrix(await readFfn(model, layout, j, acc), `layer ${layout.name} expert ${j}`);
   };
 
