@@ -147,14 +147,18 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
     return neuronMatrix(await readFfn(model, layout, j, acc), `layer ${layout.name} expert ${j}`);
   };
 
-  // pass 1: neurons, sketches, storage noise, parent matches (every expert); hold what the budget allows
+  // pass 1: neurons, sketches, storage noise, parent matches (every expert). The first block of
+  // paired experts (as many as the held budget allows, one expert's room kept free) stays in memory
+  // and every later paired expert is matched against it as it is read: block 0 costs no re-reads.
   const sketches: Sketch[] = [];
-  const held = new Map<number, NeuronMatrix>(); // by position in `members`
-  let heldBytes = 0;
+  const pairs = new Map<string, MatchResult>();
+  let first = new Map<number, NeuronMatrix>(); // block 0, by position in `members`
   let proj: Float32Array | null = null;
   let parent: { n: NeuronMatrix; s: Sketch; tau: number; matches: MatchResult[] } | null = null;
   let dim = 0;
   let neurons = 0;
+  let tau = 0;
+  let blockSize = 1;
   const position = new Map(members.map((j, a) => [j, a]));
   const visit = opts.parent ? Array.from({ length: E }, (_, j) => j) : members;
   for (const [v, j] of visit.entries()) {
@@ -164,6 +168,8 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
     if (v === 0) {
       dim = n.dim;
       neurons = n.count;
+      tau = matchThreshold(dim, neurons, alpha);
+      blockSize = Math.max(1, Math.floor(budget / Math.max(1, n.data.byteLength)) - 1);
       k ||= Math.min(defaultSketchDim(P, neurons), dim); // a sketch longer than the vector itself buys nothing
       proj = projection(dim, k);
       if (opts.parent) {
@@ -174,24 +180,19 @@ export async function layerProvenance(model: MoeModel, layout: MoeLayerLayout, b
     }
     const s = await sketchOf(backend, n, proj!, k);
     if (parent) parent.matches.push(await matchNeurons(backend, s, parent.s, n, parent.n, parent.tau));
-    const a = position.get(j);
-    if (a === undefined) continue;
+    const b = position.get(j);
+    if (b === undefined) continue;
     sketches.push(s);
-    if (heldBytes + n.data.byteLength <= budget || held.size === 0) {
-      held.set(a, n);
-      heldBytes += n.data.byteLength;
-    }
+    for (const [a, na] of first) pairs.set(`${a},${b}`, await matchNeurons(backend, sketches[a]!, s, na, n, tau));
+    if (b < blockSize) first.set(b, n);
   }
+  first = new Map(); // pass 2 holds its own blocks
 
-  // pass 2: every pair of positions a < b, in blocks of held experts; experts outside the block are re-read
-  const tau = matchThreshold(dim, neurons, alpha);
-  const pairs = new Map<string, MatchResult>();
-  const perExpert = Math.max(1, neurons * dim * 4);
-  const blockSize = Math.max(1, Math.floor(budget / perExpert) - 1);
-  for (let a0 = 0; a0 < P; a0 += blockSize) {
+  // pass 2: the pairs a < b with a in later blocks; the block's experts are read again, and each
+  // expert after the block is re-read as the sweep reaches it (counted in expert_reads)
+  for (let a0 = blockSize; a0 < P; a0 += blockSize) {
     const block = new Map<number, NeuronMatrix>();
-    for (let a = a0; a < Math.min(P, a0 + blockSize); a++) block.set(a, held.get(a) ?? (await readNeurons(members[a]!, null)));
-    held.clear(); // pass-1 matrices outside the first block are not needed any more
+    for (let a = a0; a < Math.min(P, a0 + blockSize); a++) block.set(a, await readNeurons(members[a]!, null));
     for (let b = a0 + 1; b < P; b++) {
       throwIfCancelled(opts.signal);
       say(`pairs with expert ${members[b]! + 1}/${E}${P < E ? ` (${b + 1} of ${P} paired)` : ''}`);
