@@ -2,8 +2,10 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { BandMatrix, bandToTridiagonal } from '../../src/engine/numerics/band-tridiagonal';
 import { jsPanelQR, panelQR } from '../../src/engine/numerics/band-reduction';
-import { WasmAccumulator, wasmBandToTridiagonal, wasmCountNonFinite, wasmDeltaSquares, wasmPanelQR } from '../../src/engine/kernels/wasm-kernels';
+import { WasmAccumulator, wasmBandToTridiagonal, wasmCountNonFinite, wasmDeltaSquares, wasmLookup8, wasmPanelQR } from '../../src/engine/kernels/wasm-kernels';
 import { countNonFiniteJs } from '../../src/engine/formats/finite';
+import { lookup8Js } from '../../src/engine/formats/decode';
+import { F8_E4M3FNUZ_TABLE, F8_E4M3_TABLE, F8_E5M2FNUZ_TABLE, F8_E5M2_TABLE, F8_E8M0_TABLE } from '../../src/engine/formats/minifloat';
 import { KERNELS_WASM_BASE64 } from '../../src/engine/kernels/wasm/kernels-binary';
 import { gaussian, maxAbsDiff } from './reference';
 
@@ -70,6 +72,19 @@ describe('WebAssembly SIMD kernels', function () {
       assert.equal(wasmCountNonFinite(x), countNonFiniteJs(x), `length ${len}`);
     }
     assert.equal(wasmCountNonFinite(specials), 6);
+  });
+
+  it('8-bit table decode in wasm gives the JS reference bit for bit, NaN payloads included (every FP8 table and E8M0; odd lengths, unaligned input, several chunks)', () => {
+    const tables = [F8_E4M3_TABLE, F8_E4M3FNUZ_TABLE, F8_E5M2_TABLE, F8_E5M2FNUZ_TABLE, F8_E8M0_TABLE];
+    const bitsOf = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+    for (const [ti, table] of tables.entries()) {
+      for (const len of [0, 1, 3, 4, 5, 255, 256, 4099, (1 << 20) + 7, 2 * (1 << 20) + 3]) {
+        const raw = new Uint8Array(len + 1).map((_, i) => (i * 151 + ti * 17 + (i >> 8)) & 255);
+        const bytes = raw.subarray(1); // an odd byte offset
+        assert.deepEqual(bitsOf(wasmLookup8(bytes, table)), bitsOf(lookup8Js(bytes, table)), `table ${ti}, length ${len}`);
+      }
+    }
+    assert.throws(() => wasmLookup8(new Uint8Array(4), new Float32Array(16)), /256 entries/);
   });
 
   it('delta sum of squares in wasm equals the float64 JS sum to 1e-14 relative (odd lengths, several chunks, values 1e-30..1e30)', () => {

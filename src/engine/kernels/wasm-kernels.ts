@@ -13,6 +13,7 @@ interface Exports {
   accumulate(acc: number, x: number, len: number): number;
   countNonFinite(x: number, len: number): number;
   deltaSquares(w: number, b: number, len: number): number;
+  lookup8(t: number, x: number, o: number, len: number): void;
 }
 
 let compiled: WebAssembly.Module | null = null;
@@ -139,4 +140,24 @@ export function wasmDeltaSquares(w: Float32Array, b: Float32Array): number {
     s += k.deltaSquares(at, at + 4 * chunk, x.length);
   }
   return s;
+}
+
+/** The 8-bit formats' decode, out[i] = table[bytes[i]], in wasm a chunk at a time (1 MiB of bytes, 4 MiB of floats). */
+export function wasmLookup8(bytes: Uint8Array, table: Float32Array): Float32Array {
+  if (table.length !== 256) throw new RangeError(`a byte table has 256 entries, not ${table.length}`);
+  const k = instance();
+  const chunk = Math.min(SCAN_CHUNK, bytes.length);
+  const t = reserve(k, 0); // the table, then the bytes, then the floats (16-aligned)
+  const x = t + 1024;
+  const o = x + Math.ceil(chunk / 16) * 16;
+  reserve(k, o - t + 4 * chunk);
+  new Float32Array(k.memory.buffer, t, 256).set(table);
+  const out = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i += SCAN_CHUNK) {
+    const part = bytes.subarray(i, i + SCAN_CHUNK);
+    new Uint8Array(k.memory.buffer, x, part.length).set(part);
+    k.lookup8(t, x, o, part.length);
+    out.set(new Float32Array(k.memory.buffer, o, part.length), i);
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 /**
- * WebAssembly SIMD kernels of the symmetric eigen-solver, plus pass one's float64 accumulation and
- * the non-finite scan of decoded weights (AssemblyScript; built by
+ * WebAssembly SIMD kernels of the symmetric eigen-solver, plus pass one's float64 accumulation,
+ * the non-finite scan of decoded weights and the 8-bit table decode (AssemblyScript; built by
  * `npm run build:wasm` into kernels-binary.ts). Same algorithms and storage as the JavaScript
  * references they replace (band-tridiagonal.ts, band-reduction.ts): only the inner loops differ,
  * two float64 lanes at a time. Memory is laid out by the caller (wasm-kernels.ts): every argument
@@ -257,4 +257,18 @@ export function deltaSquares(w: usize, b: usize, len: i32): f64 {
     sum += d * d;
   }
   return sum;
+}
+
+/** out[i] = table[x[i]] for len bytes at x: the 8-bit formats' decode (table: 256 float32 at t; out: len float32 at o). */
+export function lookup8(t: usize, x: usize, o: usize, len: i32): void {
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const b = load<u32>(x + <usize>i);
+    const at = o + ((<usize>i) << 2);
+    store<f32>(at, load<f32>(t + ((<usize>(b & 0xff)) << 2)));
+    store<f32>(at + 4, load<f32>(t + ((<usize>((b >> 8) & 0xff)) << 2)));
+    store<f32>(at + 8, load<f32>(t + ((<usize>((b >> 16) & 0xff)) << 2)));
+    store<f32>(at + 12, load<f32>(t + ((<usize>(b >> 24)) << 2)));
+  }
+  for (; i < len; i++) store<f32>(o + ((<usize>i) << 2), load<f32>(t + ((<usize>load<u8>(x + <usize>i)) << 2)));
 }
