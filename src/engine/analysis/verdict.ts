@@ -199,7 +199,7 @@ export function decideRecipe(input: RecipeVerdictInput): LayerVerdictReport {
 
 function withParent(p: LayerProvenance, base: Pick<LayerVerdictReport, 'reasons' | 'evidence' | 'rank_cosine_rule'>, conf: (x: number) => number): LayerVerdictReport {
   const par = p.parent!;
-  const E = p.parent!.expert_share.length; // every expert is matched against the parent, paired or not
+  const E = par.expert_share.length; // every expert is matched against the parent, paired or not
   const from = par.experts_from_parent;
   const meanShare = from.length ? from.reduce((a, j) => a + par.expert_share[j]!, 0) / from.length : 0;
   const tau = from.map((j) => par.expert_kendall_tau[j]).filter((x): x is number => x !== null);

@@ -12,6 +12,7 @@
  * does; the report then names them (`pair_experts`). Against the parent every expert is matched
  * (E matches, no re-reads).
  */
+import { sampledExperts } from '../analysis/layer-selection';
 import { MoeInspectorError } from '../errors';
 import type { MoeLayerLayout, MoeModel, Projection, WeightEncoding } from '../layouts/types';
 import { ort, type ComputeBackend } from '../numerics/backend';
@@ -49,10 +50,9 @@ export const DEFAULT_PAIR_EXPERTS = 64;
 
 /** The experts the pair pass covers: all when E <= limit, else floor(i E / limit), i < limit (the --sample-experts rule). */
 export function pairedExperts(experts: number, limit: number | 'all' = DEFAULT_PAIR_EXPERTS): number[] {
-  if (limit === 'all') return Array.from({ length: experts }, (_, j) => j);
+  if (limit === 'all') return sampledExperts(experts, null);
   if (!(limit >= 2)) throw new MoeInspectorError('usage', `the pair pass needs at least 2 experts (got ${limit})`);
-  const n = Math.min(experts, limit);
-  return Array.from({ length: n }, (_, i) => Math.floor((i * experts) / n));
+  return sampledExperts(experts, limit);
 }
 
 /** k: 256, halved while E * I * k floats exceed SKETCH_BYTES, never below 64. */
