@@ -10,7 +10,9 @@
  *   kimi-k2      Kimi-K2-shaped: 384 experts, same matrices (17 GB)
  * Models are generated once into .bench-cache/ (native structure, like the real models).
  * Usage: npm run bench:memory -- [--only gpt-oss,olmoe,deepseek-v3,kimi-k2] [--experts N] [--skip-decode]
- *                         [--skip-overlay] [--delete-after]
+ *                         [--overlay SHAPES | --skip-overlay] [--skip-analyze] [--delete-after]
+ *   --overlay SHAPES  overlay compute --save and verify of the saved overlay on these of the chosen shapes
+ *                  (default: gpt-oss when chosen); --skip-overlay none; --skip-analyze the overlay runs alone
  *   --experts N    override the expert count of the chosen shapes (same matrices; the cache folder is per count)
  *   --delete-after remove each generated model once its run is done (the FP8 shapes are GBs)
  *   --sample-experts N  pass two (the spectra) on N experts only; pass one still reads every expert
@@ -96,7 +98,7 @@ function cliEnv(): NodeJS.ProcessEnv {
   return { ...process.env, ORT_DISABLE_TELEMETRY: '1' };
 }
 
-async function benchAnalyze(name: string, experts: number | null, sample: number | null, deleteAfter: boolean): Promise<void> {
+async function benchAnalyze(name: string, experts: number | null, sample: number | null): Promise<void> {
   const shape = withExperts(SHAPES[name]!, experts);
   const dir = ensureModel(name, experts);
   const out = join(CACHE, `${name}-report.json`);
@@ -122,23 +124,37 @@ async function benchAnalyze(name: string, experts: number | null, sample: number
   );
   rows.push({ what: sample ? `${what}, spectra of ${sample}` : what, seconds: `${layerSeconds.toFixed(1)} s`, rss: r });
   rmSync(out, { force: true });
-  if (deleteAfter) rmSync(dir, { recursive: true, force: true });
 }
 
-/** Overlay compute and verify of the GPT-OSS-shaped layer at ranks gate 64 / up 256 / down 128, each through the CLI. */
-async function benchOverlay(experts: number | null): Promise<void> {
-  const dir = ensureModel('gpt-oss', experts);
-  const ranks = ['--gate-rank', '64', '--up-rank', '256', '--down-rank', '128'];
-  for (const mode of ['compute', 'verify'] as const) {
+/** Fixed overlay ranks per shape (gate/up/down): GPT-OSS-shaped at 64/256/128 as in the README's earlier rows, the others 64 each. */
+const OVERLAY_RANKS: Record<string, readonly [number, number, number]> = { 'gpt-oss': [64, 256, 128], olmoe: [64, 64, 64], 'deepseek-v3': [64, 64, 64], 'kimi-k2': [64, 64, 64] };
+
+/**
+ * Overlay compute with --save (each expert's factors streamed into the layer file), then verify of
+ * the saved overlay (one expert's factors read at a time), each through the CLI, measured like the analysis.
+ */
+async function benchOverlay(name: string, experts: number | null): Promise<void> {
+  const dir = ensureModel(name, experts);
+  const [g, u, d] = OVERLAY_RANKS[name]!;
+  const saved = join(CACHE, `${name}-overlay`);
+  rmSync(saved, { recursive: true, force: true });
+  const runs = [
+    { mode: 'compute', args: ['--gate-rank', String(g), '--up-rank', String(u), '--down-rank', String(d), '--save', saved] },
+    { mode: 'verify', args: ['--overlay', saved, '--max-error', '10'] },
+  ] as const;
+  for (const { mode, args } of runs) {
     const out = join(CACHE, `overlay-${mode}.json`);
-    const r = await runMeasured(process.execPath, [CLI, 'overlay', mode, '-m', dir, ...ranks, ...(mode === 'verify' ? ['--max-error', '10'] : []), '-o', out], cliEnv());
-    if (r.code !== 0) throw new Error(`overlay ${mode} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+    rmSync(out, { force: true });
+    const r = await runMeasured(process.execPath, [CLI, 'overlay', mode, '-m', dir, ...args, '-o', out], cliEnv());
+    if (r.code !== 0) throw new Error(`overlay ${mode} of ${dir} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
     const report = JSON.parse(readFileSync(out, 'utf8')) as OverlayReport;
-    const what = `overlay ${mode}, gpt-oss-shaped, ranks 64/256/128, ${report.layers[0]?.projections?.gate?.relative_error.length ?? '?'} experts`;
-    process.stdout.write(`\n${what}: ${r.seconds.toFixed(1)} s (CLI + worker)${mode === 'verify' ? ' (solves each expert\'s factors again as it reaches it)' : ''}\n  ${memoryLine(r)}\n`);
+    const E = report.layers[0]?.projections?.gate?.relative_error.length ?? '?';
+    const what = `overlay ${mode === 'compute' ? 'compute --save' : 'verify of the saved overlay'}, ${name}-shaped, ranks ${g}/${u}/${d}, ${E} experts`;
+    process.stdout.write(`\n${what}: ${r.seconds.toFixed(1)} s (CLI + worker)\n  ${memoryLine(r)}\n`);
     rows.push({ what, seconds: `${r.seconds.toFixed(1)} s`, rss: r });
     rmSync(out, { force: true });
   }
+  rmSync(saved, { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {
@@ -159,9 +175,13 @@ async function main(): Promise<void> {
   if (!args.includes('--skip-decode')) {
     for (const r of runDecodeBench()) process.stdout.write(`decode ${JSON.stringify(r)}\n`);
   }
-  for (const name of only) await benchAnalyze(name, experts, sample, deleteAfter && name !== 'gpt-oss');
-  if (!args.includes('--skip-overlay') && only.includes('gpt-oss')) await benchOverlay(experts);
-  if (deleteAfter && only.includes('gpt-oss')) rmSync(dirOf('gpt-oss', withExperts(SHAPES['gpt-oss']!, experts), experts), { recursive: true, force: true });
+  const overlayOn = args.includes('--skip-overlay') ? [] : (value('--overlay')?.split(',') ?? only.filter((n) => n === 'gpt-oss'));
+  for (const n of overlayOn) if (!SHAPES[n]) throw new Error(`unknown shape ${n} in --overlay: one of ${Object.keys(SHAPES).join(', ')}`);
+  for (const name of only) {
+    if (!args.includes('--skip-analyze')) await benchAnalyze(name, experts, sample);
+    if (overlayOn.includes(name)) await benchOverlay(name, experts);
+    if (deleteAfter) rmSync(dirOf(name, withExperts(SHAPES[name]!, experts), experts), { recursive: true, force: true });
+  }
   process.stdout.write('\n| run | time | peak RSS, process tree (sampled) | sum of per-process peaks |\n|---|---|---|---|\n');
   for (const r of rows) process.stdout.write(`| ${r.what} | ${r.seconds} | ${gib(r.rss.peakTreeRss)} | ${gib(r.rss.sumOfPeaks)} |\n`);
 }

@@ -64,6 +64,27 @@ describe('overlay solver on ONNX Runtime vs exact Jacobi SVD', function () {
     });
   }
 
+  it('a gapless spectrum (s_i = 0.99^i, the trap for a fixed number of power iterations): rank-r error within 1% of optimal, and the error implied by the returned s equals the reconstruction error (1e-5)', async () => {
+    const m = 120;
+    const n = 200;
+    const r = 16;
+    const data = constructed(m, n, Array.from({ length: m }, (_, i) => 0.99 ** i), 0, 3);
+    const ref = jacobiSvd(data, m, n);
+    const total = ref.s.reduce((a, x) => a + x * x, 0);
+    const f = await numericsSolver(backend).factors({ rows: m, cols: n, data }, r);
+    let err = 0;
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let acc = 0;
+      for (let k = 0; k < r; k++) acc += f.us[i * r + k]! * f.vt[k * n + j]!;
+      err += (data[i * n + j]! - acc) ** 2;
+    }
+    const measured = Math.sqrt(err / total);
+    const optimal = Math.sqrt(ref.s.slice(r).reduce((a, x) => a + x * x, 0) / total);
+    const implied = Math.sqrt(Math.max(0, total - f.s.reduce((a, x) => a + x * x, 0)) / total);
+    assert.ok(measured >= optimal * (1 - 1e-6) && measured <= optimal * 1.01, `measured ${measured} vs optimal ${optimal}`);
+    assert.ok(Math.abs(implied - measured) <= 1e-5, `implied by s ${implied} vs measured ${measured}`);
+  });
+
   it('a zero delta (an unpaired expert equal to the mean) gives zero factors', async () => {
     const f = await numericsSolver(backend).factors({ rows: 8, cols: 6, data: new Float32Array(48) }, 3);
     assert.ok(f.us.every((x) => x === 0) && f.vt.every((x) => x === 0));
