@@ -92,7 +92,9 @@ export function runMeasured(command: string, args: readonly string[], env: NodeJ
         if (!m) continue;
         sum += m.rss;
         hwm.set(pid, Math.max(hwm.get(pid) ?? 0, m.hwm));
-        if (!scripts.has(pid)) scripts.set(pid, scriptOf(pid));
+        // Read again each sample: a process caught between fork and exec shows its parent's command line, or none.
+        const script = scriptOf(pid);
+        if (script !== '?') scripts.set(pid, script);
       }
       peakTreeRss = Math.max(peakTreeRss, sum);
       samples++;
