@@ -11,8 +11,10 @@
  * Models are generated once into .bench-cache/ (native structure, like the real models).
  * Usage: npm run bench:memory -- [--only gpt-oss,olmoe,deepseek-v3,kimi-k2] [--experts N] [--skip-decode]
  *                         [--overlay SHAPES | --skip-overlay] [--skip-analyze] [--delete-after]
- *   --overlay SHAPES  overlay compute --save and verify of the saved overlay on these of the chosen shapes
- *                  (default: gpt-oss when chosen); --skip-overlay none; --skip-analyze the overlay runs alone
+ *   --overlay SHAPES  overlay compute --save, verify of the saved overlay and estimate (energy rule) on
+ *                  these of the chosen shapes (default: gpt-oss when chosen); --skip-overlay none;
+ *                  --overlay-modes compute,verify,estimate a subset (verify needs compute's folder);
+ *                  --skip-analyze the overlay runs alone
  *   --experts N    override the expert count of the chosen shapes (same matrices; the cache folder is per count)
  *   --delete-after remove each generated model once its run is done (the FP8 shapes are GBs)
  *   --sample-experts N  pass two (the spectra) on N experts only; pass one still reads every expert
@@ -129,32 +131,43 @@ async function benchAnalyze(name: string, experts: number | null, sample: number
 /** Fixed overlay ranks per shape (gate/up/down): GPT-OSS-shaped at 64/256/128 as in the README's earlier rows, the others 64 each. */
 const OVERLAY_RANKS: Record<string, readonly [number, number, number]> = { 'gpt-oss': [64, 256, 128], olmoe: [64, 64, 64], 'deepseek-v3': [64, 64, 64], 'kimi-k2': [64, 64, 64] };
 
+type OverlayMode = 'compute' | 'verify' | 'estimate';
+const OVERLAY_MODES: readonly OverlayMode[] = ['compute', 'verify', 'estimate'];
+
 /**
- * Overlay compute with --save (each expert's factors streamed into the layer file), then verify of
- * the saved overlay (one expert's factors read at a time), each through the CLI, measured like the analysis.
+ * Overlay compute with --save (each expert's factors streamed into the layer file), verify of the
+ * saved overlay (one expert's factors read at a time) and estimate by the energy rule (every
+ * expert's spectrum), each through the CLI, measured like the analysis. Verify needs compute's folder.
  */
-async function benchOverlay(name: string, experts: number | null): Promise<void> {
+async function benchOverlay(name: string, experts: number | null, modes: readonly OverlayMode[]): Promise<void> {
   const dir = ensureModel(name, experts);
   const [g, u, d] = OVERLAY_RANKS[name]!;
   const saved = join(CACHE, `${name}-overlay`);
-  rmSync(saved, { recursive: true, force: true });
-  const runs = [
-    { mode: 'compute', args: ['--gate-rank', String(g), '--up-rank', String(u), '--down-rank', String(d), '--save', saved] },
-    { mode: 'verify', args: ['--overlay', saved, '--max-error', '10'] },
-  ] as const;
-  for (const { mode, args } of runs) {
+  const args: Record<OverlayMode, readonly string[]> = {
+    compute: ['--gate-rank', String(g), '--up-rank', String(u), '--down-rank', String(d), '--save', saved],
+    verify: ['--overlay', saved, '--max-error', '10'],
+    estimate: ['--energy', '0.9'],
+  };
+  const label: Record<OverlayMode, string> = {
+    compute: `compute --save, ranks ${g}/${u}/${d}`,
+    verify: `verify of the saved overlay, ranks ${g}/${u}/${d}`,
+    estimate: 'estimate, --energy 0.9 (every expert\'s spectrum)',
+  };
+  if (modes.includes('compute')) rmSync(saved, { recursive: true, force: true });
+  for (const mode of modes) {
     const out = join(CACHE, `overlay-${mode}.json`);
     rmSync(out, { force: true });
-    const r = await runMeasured(process.execPath, [CLI, 'overlay', mode, '-m', dir, ...args, '-o', out], cliEnv());
+    const r = await runMeasured(process.execPath, [CLI, 'overlay', mode, '-m', dir, ...args[mode], '-o', out], cliEnv());
     if (r.code !== 0) throw new Error(`overlay ${mode} of ${dir} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
     const report = JSON.parse(readFileSync(out, 'utf8')) as OverlayReport;
-    const E = report.layers[0]?.projections?.gate?.relative_error.length ?? '?';
-    const what = `overlay ${mode === 'compute' ? 'compute --save' : 'verify of the saved overlay'}, ${name}-shaped, ranks ${g}/${u}/${d}, ${E} experts`;
-    process.stdout.write(`\n${what}: ${r.seconds.toFixed(1)} s (CLI + worker)\n  ${memoryLine(r)}\n`);
+    const what = `overlay ${label[mode]}, ${name}-shaped, ${withExperts(SHAPES[name]!, experts).spec.numExperts} experts`;
+    const l = report.layers[0];
+    const outcome = `ranks ${l?.ranks ? `${l.ranks.gate}/${l.ranks.up}/${l.ranks.down}` : '?'}, ratio ${l?.ratio?.toFixed(2) ?? '?'}${report.verification ? `, worst error ${report.verification.worst.toExponential(3)}` : ''}`;
+    process.stdout.write(`\n${what}: ${r.seconds.toFixed(1)} s (CLI + worker); ${outcome}\n  ${memoryLine(r)}\n`);
     rows.push({ what, seconds: `${r.seconds.toFixed(1)} s`, rss: r });
     rmSync(out, { force: true });
   }
-  rmSync(saved, { recursive: true, force: true });
+  if (modes.includes('verify')) rmSync(saved, { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {
@@ -177,9 +190,11 @@ async function main(): Promise<void> {
   }
   const overlayOn = args.includes('--skip-overlay') ? [] : (value('--overlay')?.split(',') ?? only.filter((n) => n === 'gpt-oss'));
   for (const n of overlayOn) if (!SHAPES[n]) throw new Error(`unknown shape ${n} in --overlay: one of ${Object.keys(SHAPES).join(', ')}`);
+  const overlayModes = (value('--overlay-modes')?.split(',') ?? OVERLAY_MODES) as OverlayMode[];
+  for (const m of overlayModes) if (!OVERLAY_MODES.includes(m)) throw new Error(`unknown overlay mode ${m}: one of ${OVERLAY_MODES.join(', ')}`);
   for (const name of only) {
     if (!args.includes('--skip-analyze')) await benchAnalyze(name, experts, sample);
-    if (overlayOn.includes(name)) await benchOverlay(name, experts);
+    if (overlayOn.includes(name)) await benchOverlay(name, experts, overlayModes);
     if (deleteAfter) rmSync(dirOf(name, withExperts(SHAPES[name]!, experts), experts), { recursive: true, force: true });
   }
   process.stdout.write('\n| run | time | peak RSS, process tree (sampled) | sum of per-process peaks |\n|---|---|---|---|\n');
