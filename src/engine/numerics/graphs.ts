@@ -48,6 +48,19 @@ export function matmulGraph(type: ElemType, rankA: number, rankB: number): Graph
   };
 }
 
+/** C = A^T B for A [m, n], B [m, l]: Gemm reads A transposed in place (no transposed copy of A). */
+export function transposedMatmulGraph(type: ElemType): GraphDef {
+  return {
+    key: `matmulTransA.${type}`,
+    inputs: [
+      { name: 'A', type, dims: ['m', 'n'] },
+      { name: 'B', type, dims: ['m', 'l'] },
+    ],
+    outputs: [{ name: 'C', type, dims: ['n', 'l'] }],
+    nodes: [{ op: 'Gemm', inputs: ['A', 'B'], outputs: ['C'], attrs: [{ name: 'transA', int: 1 }] }],
+  };
+}
+
 /**
  * One panel step of the dense -> band reduction (stage one), on the trailing matrix A [p, p]:
  * with the panel's compact-WY reflectors Q = I - V T V^T (V [p, k], T [k, k] upper triangular),

@@ -19,7 +19,7 @@
  */
 import { ort, type ComputeBackend } from '../numerics/backend';
 import { singularValues } from '../numerics/gram-spectrum';
-import { matmulGraph } from '../numerics/graphs';
+import { matmulGraph, transposedMatmulGraph } from '../numerics/graphs';
 import { jacobiEigen } from '../numerics/small-symmetric';
 import type { ExpertMatrix } from '../layouts/types';
 import { fillGaussian, hashKey } from '../synth/random';
@@ -31,6 +31,9 @@ const POWER_ITERATIONS = 6;
 export function numericsSolver(backend: ComputeBackend): DeltaSolver {
   const mm32 = async (a: Float32Array, ad: [number, number], b: Float32Array, bd: [number, number]): Promise<Float32Array> =>
     (await backend.run(matmulGraph('float32', 2, 2), { A: new ort.Tensor('float32', a, ad), B: new ort.Tensor('float32', b, bd) }))['C']!.data as Float32Array;
+  /** A^T B for A [m, a], B [m, b], without a transposed copy of A. */
+  const mmT32 = async (a: Float32Array, ad: [number, number], b: Float32Array, bd: [number, number]): Promise<Float32Array> =>
+    (await backend.run(transposedMatmulGraph('float32'), { A: new ort.Tensor('float32', a, ad), B: new ort.Tensor('float32', b, bd) }))['C']!.data as Float32Array;
   const mm64 = async (a: Float64Array, ad: [number, number], b: Float64Array, bd: [number, number]): Promise<Float64Array> =>
     (await backend.run(matmulGraph('float64', 2, 2), { A: new ort.Tensor('float64', a, ad), B: new ort.Tensor('float64', b, bd) }))['C']!.data as Float64Array;
 
@@ -59,16 +62,15 @@ export function numericsSolver(backend: ComputeBackend): DeltaSolver {
       const none = { us: new Float32Array(m * rank), vt: new Float32Array(rank * n), s: new Float64Array(rank) };
       if (rank === 0 || d.every((x) => x === 0)) return none;
       const l = Math.min(rank + OVERSAMPLE, m, n);
-      const dt = transpose32(d, m, n);
       const omega = new Float32Array(n * l);
       fillGaussian(omega, hashKey(m * 65537 + n, 'overlay-range-finder'));
       let q = await orth(Float64Array.from(await mm32(d, [m, n], omega, [n, l])), m, l);
       for (let it = 0; it < POWER_ITERATIONS; it++) {
-        const z = await orth(Float64Array.from(await mm32(dt, [n, m], Float32Array.from(q), [m, l])), n, l);
+        const z = await orth(Float64Array.from(await mmT32(d, [m, n], Float32Array.from(q), [m, l])), n, l);
         q = await orth(Float64Array.from(await mm32(d, [m, n], Float32Array.from(z), [n, l])), m, l);
       }
       // B = Q^T D [l, n]; its SVD via the eigenvectors of B B^T [l, l].
-      const b = Float64Array.from(await mm32(Float32Array.from(transpose64(q, m, l)), [l, m], d, [m, n]));
+      const b = Float64Array.from(await mmT32(Float32Array.from(q), [m, l], d, [m, n]));
       const c = await mm64(b, [l, n], transpose64(b, l, n), [n, l]);
       const { values, vectors } = jacobiEigen(c, l); // c is overwritten; descending; vectors [l, l], column i = eigenvector i
       const wr = new Float64Array(l * rank);
@@ -89,12 +91,6 @@ export function numericsSolver(backend: ComputeBackend): DeltaSolver {
       return { us, vt, s };
     },
   };
-}
-
-function transpose32(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
-  return out;
 }
 
 function transpose64(a: Float64Array, rows: number, cols: number): Float64Array {
