@@ -109,16 +109,25 @@ export async function findPanelFrame(page: Page, timeoutMs: number, selector = '
   }
 }
 
-/** Runs a command through the command palette, as a user would. */
-export async function runFromPalette(page: Page, title: string): Promise<void> {
-  const input = page.locator('.quick-input-widget input');
-  // F1 is occasionally lost while a webview holds the focus: then open the palette from the command center.
+/** Opens the command palette. F1 is occasionally lost while a webview holds the focus: then the command center is clicked. */
+async function openPalette(page: Page, input: ReturnType<Page['locator']>): Promise<void> {
   await page.keyboard.press('F1');
   if (!(await input.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false))) {
     await page.locator('.command-center .search-label, .command-center-center').first().click();
     await input.waitFor({ state: 'visible', timeout: 10_000 });
   }
-  await input.fill(`>${title}`);
+}
+
+/** Runs a command through the command palette, as a user would. */
+export async function runFromPalette(page: Page, title: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input');
+  // The palette can close again right after it opened (focus taken by a webview that finished
+  // drawing): then it is opened again, at most three times.
+  for (let attempt = 1; ; attempt++) {
+    await openPalette(page, input);
+    const filled = await input.fill(`>${title}`, { timeout: 5_000 }).then(() => true, (e: unknown) => (attempt >= 3 ? Promise.reject(e) : false));
+    if (filled) break;
+  }
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
   await row.waitFor({ state: 'visible', timeout: 10_000 });
   // Enter when the match is the focused row, as a user does (a click was sometimes not taken as accept); else click it.
