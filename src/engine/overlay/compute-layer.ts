@@ -8,7 +8,7 @@
  */
 import { PROJECTIONS, type LayerIndex, type MoeModel, type Projection } from '../layouts/types';
 import type { DeltaSolver } from './delta-solver';
-import { deltaOf, meanExpert, squaredNorm } from './expert-stats';
+import { deltaOf, meanExpert, squaredNorm, subtractInPlace } from './expert-stats';
 import type { StepSink } from './report-parts';
 import { checkFixedRank, energyKept, energyRankAllExperts, ranksForTargetRatio, type ProjectionRanks } from './rank-rules';
 import { OVERLAY_DTYPE_BYTES, type LayerOverlay, type OverlayDtype, type RankRule } from './types';
@@ -36,9 +36,11 @@ export async function computeLayerOverlay(model: MoeModel, layer: LayerIndex, so
     async expert(p, j, weight) {
       opts.signal?.throwIfAborted();
       opts.onStep?.(`layer ${layer}: ${p} expert ${j} rank-${ranks[p]} factors`, { step: `${p}: factors`, expert: j, experts: model.numExperts });
+      // A weight passed in is the caller's (verify compares against it); one read here is ours to overwrite.
       const w = weight ?? (await model.readExpert(layer, p, j));
-      const delta = deltaOf(w, bases[p]);
-      return { factors: await solver.factors(delta, ranks[p]), deltaEnergy: squaredNorm(delta.data), weightEnergy: squaredNorm(w.data) };
+      const weightEnergy = squaredNorm(w.data);
+      const delta = weight ? deltaOf(w, bases[p]) : subtractInPlace(w, bases[p]);
+      return { factors: await solver.factors(delta, ranks[p]), deltaEnergy: squaredNorm(delta.data), weightEnergy };
     },
   };
 }
@@ -95,9 +97,9 @@ export async function energyRanks(
       opts.signal?.throwIfAborted();
       opts.onStep?.(`layer ${layer}: ${p} expert ${j} spectrum`, { step: `${p}: spectra`, expert: j, experts: model.numExperts });
       const w = await model.readExpert(layer, p, j);
-      const delta = deltaOf(w, bases[p]);
-      totals.push(squaredNorm(delta.data));
       weights.push(squaredNorm(w.data));
+      const delta = subtractInPlace(w, bases[p]);
+      totals.push(squaredNorm(delta.data));
       spectra.push(await solver.spectrum(delta));
     }
     const r = energyRankAllExperts(spectra, totals, energy);
