@@ -31,17 +31,19 @@ const POWER_ITERATIONS = 6;
 export function numericsSolver(backend: ComputeBackend): DeltaSolver {
   const mm32 = async (a: Float32Array, ad: [number, number], b: Float32Array, bd: [number, number]): Promise<Float32Array> =>
     (await backend.run(matmulGraph('float32', 2, 2), { A: new ort.Tensor('float32', a, ad), B: new ort.Tensor('float32', b, bd) }))['C']!.data as Float32Array;
-  /** A^T B for A [m, a], B [m, b], without a transposed copy of A. */
-  const mmT32 = async (a: Float32Array, ad: [number, number], b: Float32Array, bd: [number, number]): Promise<Float32Array> =>
-    (await backend.run(transposedMatmulGraph('float32'), { A: new ort.Tensor('float32', a, ad), B: new ort.Tensor('float32', b, bd) }))['C']!.data as Float32Array;
   const mm64 = async (a: Float64Array, ad: [number, number], b: Float64Array, bd: [number, number]): Promise<Float64Array> =>
     (await backend.run(matmulGraph('float64', 2, 2), { A: new ort.Tensor('float64', a, ad), B: new ort.Tensor('float64', b, bd) }))['C']!.data as Float64Array;
+  // A^T B for A [m, a], B [m, b]: Gemm reads A transposed in place, no transposed copy of A.
+  const mmT32 = async (a: Float32Array, ad: [number, number], b: Float32Array, bd: [number, number]): Promise<Float32Array> =>
+    (await backend.run(transposedMatmulGraph('float32'), { A: new ort.Tensor('float32', a, ad), B: new ort.Tensor('float32', b, bd) }))['C']!.data as Float32Array;
+  const mmT64 = async (a: Float64Array, ad: [number, number], b: Float64Array, bd: [number, number]): Promise<Float64Array> =>
+    (await backend.run(transposedMatmulGraph('float64'), { A: new ort.Tensor('float64', a, ad), B: new ort.Tensor('float64', b, bd) }))['C']!.data as Float64Array;
 
   /** Orthonormal basis of the columns of Y [rows, l] (float64): shifted Cholesky-QR, then two plain passes. */
   async function orth(y: Float64Array, rows: number, l: number): Promise<Float64Array> {
     let q = y;
     for (let pass = 0; pass < 3; pass++) {
-      const g = await mm64(transpose64(q, rows, l), [l, rows], q, [rows, l]);
+      const g = await mmT64(q, [rows, l], q, [rows, l]);
       let trace = 0;
       for (let i = 0; i < l; i++) trace += g[i * l + i]!;
       const shift = pass === 0 ? 1e-13 * trace + 1e-300 : 0;
@@ -80,7 +82,7 @@ export function numericsSolver(backend: ComputeBackend): DeltaSolver {
         for (let k = 0; k < l; k++) wr[k * rank + i] = vectors[k * l + i]!;
       }
       const u = await mm64(q, [m, l], wr, [l, rank]); // U_r = Q W_r (orthonormal columns)
-      const vtRaw = await mm64(transpose64(wr, l, rank), [rank, l], b, [l, n]); // W_r^T B = S_r V_r^T
+      const vtRaw = await mmT64(wr, [l, rank], b, [l, n]); // W_r^T B = S_r V_r^T
       const us = new Float32Array(m * rank);
       const vt = new Float32Array(rank * n);
       for (let i = 0; i < m; i++) for (let r = 0; r < rank; r++) us[i * rank + r] = u[i * rank + r]! * s[r]!;
